@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pooter.h - rounds of promises among processes, through shared memory.
+ *
+ * Emitters promise a broker to emit together: the first emit opens a round,
+ * every emitter registered at that moment must emit before the round's
+ * deadline, and then the round is resolved and its payloads go to every
+ * consumer; otherwise it is cancelled.  The broker is a named shared-memory
+ * segment (/dev/shm/pooter.NAME); there is no daemon.
+ *
+ * Conventions, as in liburing: functions return 0 or a positive count on
+ * success and a negative errno on failure; errno is not used.  Handles are
+ * opaque and per process; one thread at a time uses a handle.  Every function
+ * has a man page: pooter_broker_create(3) and so on; pooter(7) is the tour.
+ *
+ * This header carries no internals: the segment layout is private to the
+ * library and may change with its layout version.
+ */
+#ifndef POOTER_H
+#define POOTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define POOTER_VERSION_MAJOR 0
+#define POOTER_VERSION_MINOR 1
+#define POOTER_VERSION_PATCH 0
+
+/* Names of brokers and members: 1..63 bytes of [A-Za-z0-9._-], no leading '.' */
+#define POOTER_NAME_MAX 63
+
+/* Documented upper limits, checked at create and again at open. */
+#define POOTER_EMITTERS_MAX 256
+#define POOTER_CONSUMERS_MAX 64
+#define POOTER_PAYLOAD_MAX (1u << 20)	/* bytes per emitter per round */
+#define POOTER_DEPTH_MAX 64		/* ring records */
+#define POOTER_TIMEOUT_MAX_MS 3600000u	/* one hour */
+#define POOTER_SEGMENT_MAX (1ull << 30) /* bytes the capacities may imply */
+
+/* Defaults for a zero field in struct pooter_broker_attr. */
+#define POOTER_DEFAULT_EMITTERS 8
+#define POOTER_DEFAULT_CONSUMERS 8
+#define POOTER_DEFAULT_PAYLOAD 4096
+#define POOTER_DEFAULT_DEPTH 8
+#define POOTER_DEFAULT_TIMEOUT_MS 1000
+#define POOTER_DEFAULT_MODE 0600
+
+struct pooter_broker;
+struct pooter_emitter;
+struct pooter_consumer;
+
+/*
+ * Extensible options, libbpf style: the first field is the struct's own size,
+ * so fields can be added without breaking callers built against an older
+ * header.  Declare with POOTER_OPTS(pooter_broker_attr, attr, .depth = 16);
+ * a zero field takes its default.
+ */
+struct pooter_broker_attr {
+	size_t sz;
+	unsigned int max_emitters;	/* 1..POOTER_EMITTERS_MAX */
+	unsigned int max_consumers;	/* 1..POOTER_CONSUMERS_MAX */
+	unsigned int max_payload;	/* 1..POOTER_PAYLOAD_MAX bytes */
+	unsigned int depth;		/* 1..POOTER_DEPTH_MAX records */
+	unsigned int timeout_ms;	/* 1..POOTER_TIMEOUT_MAX_MS */
+	unsigned int quorum;		/* 0 (none) or 1..max_emitters */
+	unsigned int mode;		/* file mode bits, 0: 0600 */
+};
+
+#define POOTER_OPTS(TYPE, NAME, ...)                                           \
+	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+
+/* --- brokers ------------------------------------------------------------ */
+
+/*
+ * Create /dev/shm/pooter.NAME and attach to it.  NULL name: a generated
+ * UUIDv7 name (see pooter_broker_name()).  attr may be NULL for defaults.
+ * Space is reserved at create; the segment is published only once fully
+ * initialized.  Errors: -EEXIST, -EINVAL, -ENAMETOOLONG, -EACCES, -ENOSPC.
+ */
+int pooter_broker_create(const char *name,
+			 const struct pooter_broker_attr *attr,
+			 struct pooter_broker **brokerp);
+
+/*
+ * Attach to an existing broker, validating the segment fully.  Errors:
+ * -ENOENT, -EACCES, -EPROTO (not a pooter segment, other layout version,
+ * sizes that do not add up; pooter_last_error() says which), -EXDEV (created
+ * in another pid or time namespace), -EINVAL (bad name).
+ */
+int pooter_broker_open(const char *name, struct pooter_broker **brokerp);
+
+/* Detach.  Members still joined through this handle must leave first. */
+void pooter_broker_close(struct pooter_broker *broker);
+
+/* Remove the name; members attached keep working until they close. */
+int pooter_broker_unlink(const char *name);
+
+/* The broker's name (without the "pooter." prefix). */
+const char *pooter_broker_name(const struct pooter_broker *broker);
+
+/* Change the timeout of rounds opened from now on.  -EINVAL when out of range. */
+int pooter_broker_set_timeout(struct pooter_broker *broker,
+			      unsigned int timeout_ms);
+
+enum pooter_round_state {
+	POOTER_ROUND_NONE = 0,	/* no round was ever opened */
+	POOTER_ROUND_OPEN = 1,
+	POOTER_ROUND_CLOSED = 2,	/* last round decided, none open */
+};
+
+struct pooter_broker_stat {
+	/* capacities, fixed at create */
+	unsigned int max_emitters;
+	unsigned int max_consumers;
+	unsigned int max_payload;
+	unsigned int depth;
+	unsigned int quorum;
+	unsigned int timeout_ms;	/* for rounds opened from now on */
+	size_t segment_size;
+	/* members */
+	unsigned int emitters;		/* joined (dead ones not yet reaped count) */
+	unsigned int consumers;
+	/* the current round: open, or the last one decided */
+	int round_state;		/* enum pooter_round_state */
+	uint64_t round;			/* its number; rounds count from 1 */
+	int round_outcome;		/* when closed: 0 or -ETIMEDOUT, ... */
+	uint64_t round_opened_ns;	/* CLOCK_MONOTONIC */
+	uint64_t round_deadline_ns;	/* CLOCK_MONOTONIC, absolute */
+	unsigned int round_participants;
+	unsigned int round_emitted;
+	int round_fixed;		/* participant set fixed (quorum reached) */
+	/* ring */
+	unsigned int records_free;
+	/* counters, consistent with outcomes even after deaths */
+	uint64_t rounds_opened;
+	uint64_t rounds_resolved;
+	uint64_t rounds_timedout;	/* cancelled, ETIMEDOUT */
+	uint64_t rounds_cancelled;	/* cancelled, ECANCELED */
+	uint64_t rounds_ownerdead;	/* cancelled, EOWNERDEAD */
+	uint64_t emits;
+	uint64_t deliveries;
+};
+
+/*
+ * Snapshot of the broker.  Enforces an overdue deadline first, as every call
+ * that touches the broker does.
+ */
+int pooter_broker_stat(struct pooter_broker *broker,
+		       struct pooter_broker_stat *st);
+
+/*
+ * Call cb for every broker name in /dev/shm, in no particular order.  A
+ * non-zero return from cb stops the walk and is returned.  Returns 0 or a
+ * negative errno.
+ */
+int pooter_broker_foreach(int (*cb)(const char *name, void *arg), void *arg);
+
+/* --- inspection (pooter-shm show / gc / check) -------------------------- */
+
+enum pooter_member_kind {
+	POOTER_MEMBER_EMITTER = 1,
+	POOTER_MEMBER_CONSUMER = 2,
+};
+
+struct pooter_member_info {
+	int kind;			/* enum pooter_member_kind */
+	unsigned int slot;
+	char name[POOTER_NAME_MAX + 1];
+	pid_t pid;
+	int alive;			/* process alive (pid reuse checked) */
+	/* emitters: standing in the open round */
+	int participant;
+	int emitted;
+	/* consumers */
+	int notices;			/* opted in to cancellation notices */
+	unsigned int held;		/* records received and not released */
+	unsigned int pending;		/* records published, not yet received */
+	uint64_t delivered;		/* deliveries taken over its lifetime */
+};
+
+/* Call cb for every joined member; non-zero from cb stops and is returned. */
+int pooter_broker_foreach_member(struct pooter_broker *broker,
+				 int (*cb)(const struct pooter_member_info *m,
+					   void *arg),
+				 void *arg);
+
+enum pooter_record_state {
+	POOTER_RECORD_FREE = 0,
+	POOTER_RECORD_OPEN = 1,		/* claimed by the open round */
+	POOTER_RECORD_PUBLISHED = 2,	/* waiting for consumers to release */
+};
+
+struct pooter_record_info {
+	unsigned int index;
+	int state;			/* enum pooter_record_state */
+	uint64_t round;
+	int outcome;
+	unsigned int payloads;
+	uint64_t holders;		/* bitmap of consumer slots not yet released */
+};
+
+int pooter_broker_foreach_record(struct pooter_broker *broker,
+				 int (*cb)(const struct pooter_record_info *r,
+					   void *arg),
+				 void *arg);
+
+/*
+ * Reclaim the slots of members whose processes are dead (cancelling an open
+ * round they still owe an emit to, releasing ring records they held).
+ * Returns the number of members reaped, or a negative errno.
+ */
+int pooter_broker_gc(struct pooter_broker *broker);
+
+/*
+ * fsck for a segment: validate NAME without repairing it, calling report once
+ * per problem found.  Returns the number of problems (0: clean), or a negative
+ * errno when the segment cannot be read at all (-ENOENT, -EACCES).
+ */
+int pooter_broker_check(const char *name,
+			void (*report)(const char *problem, void *arg),
+			void *arg);
+
+/* --- emitters ----------------------------------------------------------- */
+
+/* pooter_emitter_join() flags */
+#define POOTER_JOIN_WAIT (1u << 0)	/* wait for an open round to end, not -EBUSY */
+
+/*
+ * Register an emitter.  NULL name: a generated UUIDv7.  Errors: -EBUSY (a
+ * round is open and its participant set is fixed), -ENOSPC, -EEXIST (name
+ * held by a live member), -EINVAL, -ENAMETOOLONG.
+ */
+int pooter_emitter_join(struct pooter_broker *broker, const char *name,
+			unsigned int flags, struct pooter_emitter **emitterp);
+
+const char *pooter_emitter_name(const struct pooter_emitter *emitter);
+
+/*
+ * Contribute len bytes to the open round, or open one, and wait for the
+ * round's outcome.  Returns 0 when the round resolved, -ETIMEDOUT, -ECANCELED
+ * or -EOWNERDEAD when it was cancelled; *roundp (if not NULL) gets the round's
+ * number in all four cases.  -EMSGSIZE (len over max_payload) and -EAGAIN
+ * (every ring record still held by consumers for a whole timeout) open no
+ * round and leave *roundp untouched.  Signals do not interrupt the wait.
+ */
+int pooter_emit(struct pooter_emitter *emitter, const void *payload,
+		size_t len, uint64_t *roundp);
+
+/* Unregister and free the handle; an emit owed in the open round cancels it. */
+int pooter_emitter_leave(struct pooter_emitter *emitter);
+
+/* --- consumers ---------------------------------------------------------- */
+
+/* pooter_consumer_join() flags */
+#define POOTER_CONSUMER_NOTICES (1u << 0)	/* also deliver cancelled rounds */
+
+struct pooter_payload {
+	const char *emitter;		/* the emitter's name */
+	const void *data;		/* aligned for any C type (max_align_t) */
+	size_t len;
+};
+
+struct pooter_delivery {
+	uint64_t round;
+	int outcome;			/* 0, or the reason of a cancellation notice */
+	unsigned int count;		/* payloads; 0 in a notice */
+	const struct pooter_payload *payloads;
+};
+
+/* Register a consumer.  Errors: -ENOSPC, -EEXIST, -EINVAL, -ENAMETOOLONG. */
+int pooter_consumer_join(struct pooter_broker *broker, const char *name,
+			 unsigned int flags, struct pooter_consumer **consumerp);
+
+const char *pooter_consumer_name(const struct pooter_consumer *consumer);
+
+/*
+ * Wait up to timeout_ms (-1: forever, 0: poll) for the next delivery, in round
+ * order.  *deliveryp is a zero-copy view into the segment, valid until
+ * pooter_release().  Errors: -ETIMEDOUT, -ENOBUFS (already holding depth
+ * deliveries).
+ */
+int pooter_consume(struct pooter_consumer *consumer, int timeout_ms,
+		   const struct pooter_delivery **deliveryp);
+
+/* Hand a delivery's ring record back.  -EINVAL if it is not held. */
+int pooter_release(struct pooter_consumer *consumer,
+		   const struct pooter_delivery *delivery);
+
+/* Unregister (releasing every record held) and free the handle. */
+int pooter_consumer_leave(struct pooter_consumer *consumer);
+
+/* --- operators ---------------------------------------------------------- */
+
+/* Cancel the open round with ECANCELED.  -ENOENT when no round is open. */
+int pooter_round_cancel(struct pooter_broker *broker);
+
+/* --- errors ------------------------------------------------------------- */
+
+/* Text for any code pooter returns (negative or positive errno). */
+const char *pooter_strerror(int err);
+
+/*
+ * The detail of this thread's last failure inside pooter, e.g. "segment
+ * pooter.x: layout version 7, this library speaks 1".  Empty when none.
+ */
+const char *pooter_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* POOTER_H */

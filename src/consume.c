@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * consume.c - deliveries: a consumer takes the next published record in
+ * round order and releases it when done.
+ *
+ * A record published by round k carries a pending bitmap of the consumers
+ * that have yet to release it; a consumer's received bitmap says which of
+ * those it has taken.  The next delivery is the published record with the
+ * consumer's pending bit, not yet received, of the lowest round.  A record
+ * is free again once pending is empty.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+/*
+ * Build the consumer's view of record i from the segment, checking every
+ * value against the capacities.  Lock held.
+ */
+static int view_build(struct pooter_consumer *c, uint32_t i)
+{
+	struct pooter_broker *b = c->broker;
+	struct consumer_view *view = &c->views[i];
+	struct shm_record *rec = shm_record(b, i);
+	uint64_t outcome = READ_ONCE(rec->outcome);
+	uint64_t n = READ_ONCE(rec->nemitted);
+
+	if (outcome > SHM_OUTCOME_MAX)
+		return set_error(-EPROTO, "broker %s: record %u outcome %llu",
+				 b->name, i, (unsigned long long)outcome);
+	if (n > b->max_emitters)
+		return set_error(-EPROTO, "broker %s: record %u holds %llu "
+				 "payloads, capacity %u",
+				 b->name, i, (unsigned long long)n,
+				 b->max_emitters);
+	if (outcome != SHM_RESOLVED)
+		n = 0;	/* a notice: the round's number and reason only */
+
+	for (uint32_t e = 0; e < n; e++) {
+		struct shm_entry *ent = shm_entry(b, rec, e);
+		uint64_t len = READ_ONCE(ent->len);
+
+		if (len > b->max_payload)
+			return set_error(-EPROTO,
+					 "broker %s: record %u payload %u of "
+					 "%llu bytes, limit %u",
+					 b->name, i, e, (unsigned long long)len,
+					 b->max_payload);
+		/* a copy, so a hostile segment cannot unterminate it later */
+		memcpy(view->names[e], ent->name, SHM_NAME_LEN);
+		view->names[e][SHM_NAME_LEN - 1] = '\0';
+		view->payloads[e].emitter = view->names[e];
+		view->payloads[e].data = shm_payload(b, rec, e);
+		view->payloads[e].len = (size_t)len;
+	}
+	view->delivery.round = READ_ONCE(rec->round);
+	view->delivery.outcome = outcome_errno((enum shm_outcome)outcome);
+	view->delivery.count = (unsigned int)n;
+	view->delivery.payloads = view->payloads;
+	return 0;
+}
+
+/* The record to deliver next to consumer slot, or -1.  Lock held. */
+static int record_next(struct pooter_broker *b, uint32_t slot,
+		       uint64_t received)
+{
+	uint64_t bit = 1ull << slot, best_round = UINT64_MAX;
+	int best = -1;
+
+	for (uint32_t i = 0; i < b->depth; i++) {
+		struct shm_record *rec = shm_record(b, i);
+		uint64_t round;
+
+		if (received & (1ull << i))
+			continue;
+		if (READ_ONCE(rec->state) != SHM_RECORD_PUBLISHED ||
+		    !(READ_ONCE(rec->pending) & bit))
+			continue;
+		round = READ_ONCE(rec->round);
+		if (round < best_round) {
+			best_round = round;
+			best = (int)i;
+		}
+	}
+	return best;
+}
+
+POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
+			      const struct pooter_delivery **deliveryp)
+{
+	struct pooter_broker *b;
+	struct shm_consumer *sc;
+	uint64_t deadline = UINT64_MAX;
+	int err;
+
+	if (!c || !deliveryp)
+		return set_error(-EINVAL, "consumer or delivery pointer is NULL");
+	b = c->broker;
+	sc = shm_consumer(b, c->slot);
+	if (timeout_ms >= 0)
+		deadline = now_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC;
+
+	for (;;) {
+		uint64_t received, now, until;
+		uint32_t seq;
+		int i;
+
+		err = broker_enter(b);
+		if (err)
+			return err;
+		if (READ_ONCE(sc->owner) != b->token) {
+			broker_unlock(b);
+			return set_error(-EIDRM, "broker %s: consumer %s was removed",
+					 b->name, c->name);
+		}
+		/* read before looking, so a publication after it wakes us */
+		seq = load_acquire(&b->st->round.pub);
+		received = READ_ONCE(sc->received);
+		i = record_next(b, c->slot, received);
+		if (i >= 0) {
+			err = view_build(c, (uint32_t)i);
+			if (!err) {
+				txn_set(b, &sc->received, received | (1ull << i));
+				txn_set(b, &sc->delivered,
+					READ_ONCE(sc->delivered) + 1);
+				txn_commit(b);
+				c->views[i].held = true;
+				*deliveryp = &c->views[i].delivery;
+			}
+			broker_unlock(b);
+			return err;
+		}
+		broker_unlock(b);
+		if (__builtin_popcountll(received) >= b->depth)
+			return set_error(-ENOBUFS,
+					 "broker %s: consumer %s holds all %u "
+					 "records; release one",
+					 b->name, c->name, b->depth);
+
+		now = now_ns();
+		if (timeout_ms == 0 || now >= deadline)
+			return -ETIMEDOUT;
+		/* wake now and then to enforce deadlines nobody else does */
+		until = now + LIVENESS_PERIOD_NS;
+		futex_wait_abs(&b->st->round.pub, seq,
+			       deadline < until ? deadline : until);
+	}
+}
+
+POOTER_API int pooter_release(struct pooter_consumer *c,
+			      const struct pooter_delivery *d)
+{
+	struct pooter_broker *b;
+	struct shm_consumer *sc;
+	struct shm_record *rec;
+	uint64_t pending, received, rbit, cbit;
+	uint32_t i;
+	int err;
+
+	if (!c || !d)
+		return set_error(-EINVAL, "consumer or delivery is NULL");
+	b = c->broker;
+	/* d must be one of our views, and held */
+	for (i = 0; i < b->depth; i++)
+		if (d == &c->views[i].delivery)
+			break;
+	if (i == b->depth || !c->views[i].held)
+		return set_error(-EINVAL, "broker %s: delivery not held by "
+				 "consumer %s", b->name, c->name);
+
+	err = broker_enter(b);
+	if (err)
+		return err;
+	sc = shm_consumer(b, c->slot);
+	rec = shm_record(b, i);
+	rbit = 1ull << i;
+	cbit = 1ull << c->slot;
+	received = READ_ONCE(sc->received);
+	pending = READ_ONCE(rec->pending);
+	c->views[i].held = false;
+	if (READ_ONCE(sc->owner) != b->token || !(received & rbit)) {
+		broker_unlock(b);
+		return set_error(-EIDRM, "broker %s: consumer %s no longer "
+				 "holds round %llu", b->name, c->name,
+				 (unsigned long long)d->round);
+	}
+	txn_set(b, &sc->received, received & ~rbit);
+	txn_set(b, &rec->pending, pending & ~cbit);
+	txn_commit(b);
+	if (!(pending & ~cbit))
+		wake_counter(&b->st->round.space);
+	broker_unlock(b);
+	return 0;
+}

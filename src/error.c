@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * error.c - pooter_strerror() and the per-thread detail of the last failure.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static __thread char last_error[256];
+
+int set_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+void clear_error(void)
+{
+	last_error[0] = '\0';
+}
+
+POOTER_API const char *pooter_last_error(void)
+{
+	return last_error;
+}
+
+POOTER_API const char *pooter_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+
+	/* Codes whose meaning pooter narrows from the generic errno text. */
+	switch (err) {
+	case 0:
+		return "Success: the round resolved";
+	case ETIMEDOUT:
+		return "Round timed out: a participant did not emit before the deadline";
+	case ECANCELED:
+		return "Round cancelled: a participant left or an operator cancelled it";
+	case EOWNERDEAD:
+		return "Round cancelled: a participant died before emitting";
+	case EAGAIN:
+		return "Ring full: every record is still held by consumers";
+	case EBUSY:
+		return "A round is open: joining must wait until it is over";
+	case EMSGSIZE:
+		return "Payload larger than the broker's max_payload";
+	case EPROTO:
+		return "Not a valid pooter segment (corrupted, or another layout version)";
+	case EXDEV:
+		return "Broker created in another pid or time namespace";
+	case EEXIST:
+		return "Name already in use";
+	case ENOENT:
+		return "No such broker, or no round open";
+	case ENOSPC:
+		return "No room: all slots taken, or /dev/shm is full";
+	case ENAMETOOLONG:
+		return "Name longer than 63 bytes";
+	case EINVAL:
+		return "Invalid argument";
+	case ENOBUFS:
+		return "Consumer already holds every ring record: release one first";
+	case EOPNOTSUPP:
+		return "Operation not supported here (io_uring or its futex operations unavailable)";
+	case EIDRM:
+		return "Member was removed from the broker";
+	case EALREADY:
+		return "Already emitted in the open round";
+	}
+	return strerror(err);
+}

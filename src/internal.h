@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - what the library's .c files share: handles, atomics, futex
+ * wrappers, and the functions one concern offers another.  Not installed.
+ */
+#ifndef POOTER_INTERNAL_H
+#define POOTER_INTERNAL_H
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "pooter.h"
+
+#define POOTER_API __attribute__((visibility("default")))
+
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
+
+#define NSEC_PER_MSEC 1000000ull
+#define NSEC_PER_SEC 1000000000ull
+
+/*
+ * How often a waiter re-checks the liveness of the participants it waits
+ * for when nothing wakes it (the contract allows at most 50 ms).
+ */
+#define LIVENESS_PERIOD_NS (50 * NSEC_PER_MSEC)
+
+/* Test-only kill points (chaos suite); compiled out of release builds. */
+#ifdef POOTER_TEST_HOOKS
+void pooter_test_point(const char *name);
+#define TEST_POINT(name) pooter_test_point(name)
+#else
+#define TEST_POINT(name) \
+	do {             \
+	} while (0)
+#endif
+
+struct pidfd_cache;
+
+struct pooter_broker {
+	void *base;
+	size_t size;
+	/* capacities, copied from the header at open and validated */
+	uint32_t max_emitters;
+	uint32_t max_consumers;
+	uint32_t max_payload;
+	uint32_t depth;
+	uint32_t quorum;
+	struct layout layout;
+	struct shm_state *st;
+	uint64_t token;		/* this process's identity token */
+	pid_t pid;		/* the process that opened the handle */
+	unsigned int txn_n;	/* journal entries staged, lock held */
+	unsigned int members;	/* emitter/consumer handles still joined */
+	struct pidfd_cache *pidfds;
+	char name[SHM_NAME_LEN];
+};
+
+struct pooter_emitter {
+	struct pooter_broker *broker;
+	uint32_t slot;
+	char name[SHM_NAME_LEN];
+};
+
+/* A consumer's view of one ring record, rebuilt at each delivery. */
+struct consumer_view {
+	struct pooter_delivery delivery;
+	struct pooter_payload *payloads;	/* max_emitters */
+	char (*names)[SHM_NAME_LEN];		/* max_emitters */
+	bool held;
+};
+
+struct pooter_consumer {
+	struct pooter_broker *broker;
+	uint32_t slot;
+	unsigned int flags;
+	struct consumer_view *views;		/* one per ring record */
+	char name[SHM_NAME_LEN];
+};
+
+/* --- segment accessors: the only address arithmetic, all from layout --- */
+
+static inline struct shm_emitter *shm_emitter(struct pooter_broker *b,
+					      uint32_t i)
+{
+	return (struct shm_emitter *)((char *)b->base + b->layout.emitters_off) + i;
+}
+
+static inline struct shm_consumer *shm_consumer(struct pooter_broker *b,
+						uint32_t i)
+{
+	return (struct shm_consumer *)((char *)b->base +
+				       b->layout.consumers_off) + i;
+}
+
+static inline struct shm_record *shm_record(struct pooter_broker *b,
+					    uint32_t i)
+{
+	return (struct shm_record *)((char *)b->base + b->layout.records_off +
+				     (uint64_t)i * b->layout.record_size);
+}
+
+static inline struct shm_entry *shm_entry(struct pooter_broker *b,
+					  struct shm_record *r, uint32_t i)
+{
+	return (struct shm_entry *)((char *)r + b->layout.entries_off) + i;
+}
+
+static inline void *shm_payload(struct pooter_broker *b, struct shm_record *r,
+				uint32_t i)
+{
+	return (char *)r + b->layout.payloads_off + (uint64_t)i * b->layout.stride;
+}
+
+/* --- time and futexes --------------------------------------------------- */
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Sleep while *word == val, until woken or CLOCK_MONOTONIC reaches abs_ns
+ * (UINT64_MAX: no limit).  Returns 0 (woken, or the word differs, or a
+ * signal: callers re-check), or -ETIMEDOUT.
+ */
+static inline int futex_wait_abs(uint32_t *word, uint32_t val, uint64_t abs_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	long ret;
+
+	if (abs_ns != UINT64_MAX) {
+		ts.tv_sec = (time_t)(abs_ns / NSEC_PER_SEC);
+		ts.tv_nsec = (long)(abs_ns % NSEC_PER_SEC);
+		tsp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout. */
+	ret = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, tsp, NULL,
+		      FUTEX_BITSET_MATCH_ANY);
+	if (ret < 0 && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static inline void futex_wake_all(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static inline void futex_wake_one(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* Bump a wake-up counter and wake everyone sleeping on it. */
+static inline void wake_counter(uint32_t *word)
+{
+	__atomic_fetch_add(word, 1, __ATOMIC_RELEASE);
+	futex_wake_all(word);
+}
+
+/* --- error.c --- */
+int set_error(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void clear_error(void);
+
+/* --- name.c --- */
+int name_check(const char *name);
+void name_generate(char out[SHM_NAME_LEN]);
+
+/* --- liveness.c --- */
+uint64_t self_token(void);
+pid_t token_pid(uint64_t token);
+bool token_alive(struct pooter_broker *b, uint64_t token);
+int pidfd_cache_init(struct pooter_broker *b);
+void pidfd_cache_free(struct pooter_broker *b);
+uint64_t self_ns_inode(const char *which);
+
+/* --- lock.c: the lock and the redo journal --- */
+int broker_lock(struct pooter_broker *b);
+void broker_unlock(struct pooter_broker *b);
+void txn_set(struct pooter_broker *b, uint64_t *word, uint64_t val);
+void txn_commit(struct pooter_broker *b);
+int broker_enter(struct pooter_broker *b);
+
+/* --- round.c --- */
+
+/* The round's words read once, checked against the broker's capacities. */
+struct round_view {
+	uint64_t number;
+	bool open;
+	uint32_t record;
+	uint32_t nparts;
+	uint32_t nemitted;
+	bool fixed;
+	uint64_t open_ns;
+	uint64_t deadline_ns;
+};
+
+int round_load(struct pooter_broker *b, struct round_view *v);
+void round_decide(struct pooter_broker *b, const struct round_view *v,
+		  enum shm_outcome code);
+int round_enforce_deadline(struct pooter_broker *b, uint64_t now);
+bool emitter_owes(struct pooter_broker *b, uint32_t slot,
+		  const struct round_view *v);
+int outcome_errno(enum shm_outcome code);
+
+/* --- member.c --- */
+void emitter_reap(struct pooter_broker *b, uint32_t slot,
+		  const struct round_view *v);
+void consumer_reap(struct pooter_broker *b, uint32_t slot);
+int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers);
+
+/* --- broker.c --- */
+int broker_check_handle(struct pooter_broker *b);
+
+#endif /* POOTER_INTERNAL_H */

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * liveness.c - who is alive, safely against pid reuse.
+ *
+ * A process is named in the segment by an identity token: its pid in the low
+ * 22 bits (PID_MAX_LIMIT is 2^22) and its start time, in clock ticks since
+ * boot from /proc/PID/stat, above.  A recycled pid has another start time,
+ * so a token never names a second process.
+ *
+ * Checking a token: a pidfd cached per broker handle (pidfd_open, then the
+ * start time re-read to prove the pidfd is the token's process), polled with
+ * a zero timeout: POLLIN means the process has exited, reaped or not.  Where
+ * pidfds are unavailable, /proc/PID/stat alone answers (a zombie is dead).
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+#define TOKEN_PID_BITS 22
+#define TOKEN_PID_MASK ((1ull << TOKEN_PID_BITS) - 1)
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+struct pidfd_entry {
+	uint64_t token;
+	int fd;
+};
+
+struct pidfd_cache {
+	unsigned int n;
+	unsigned int next;	/* round-robin eviction */
+	struct pidfd_entry ent[];
+};
+
+enum proc_state {
+	PROC_ALIVE,
+	PROC_DEAD,
+	PROC_UNKNOWN,	/* /proc unreadable for it */
+};
+
+/* Read start time and state of pid from /proc; the one parser of that file. */
+static enum proc_state proc_stat(pid_t pid, uint64_t *start)
+{
+	char path[32], buf[1024], *p;
+	unsigned long long st;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? PROC_DEAD
+							 : PROC_UNKNOWN;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n == 0 || errno == ESRCH ? PROC_DEAD : PROC_UNKNOWN;
+	buf[n] = '\0';
+
+	/* comm may hold spaces and parentheses: fields start after the last ')' */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return PROC_UNKNOWN;
+	p += 2;
+	if (*p == 'Z' || *p == 'X' || *p == 'x')
+		return PROC_DEAD;
+	/* p is field 3 (state); starttime is field 22 */
+	for (field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return PROC_UNKNOWN;
+		p++;
+	}
+	if (sscanf(p, "%llu", &st) != 1)
+		return PROC_UNKNOWN;
+	*start = st;
+	return PROC_ALIVE;
+}
+
+static uint64_t token_make(pid_t pid, uint64_t start)
+{
+	return (start << TOKEN_PID_BITS) | ((uint64_t)pid & TOKEN_PID_MASK);
+}
+
+pid_t token_pid(uint64_t token)
+{
+	return (pid_t)(token & TOKEN_PID_MASK);
+}
+
+static uint64_t token_start(uint64_t token)
+{
+	return token >> TOKEN_PID_BITS;
+}
+
+/*
+ * This process's token, cached; recomputed after fork (the pid changes).
+ * Falls back to the pid alone (start 0) only if /proc/self is unreadable.
+ */
+uint64_t self_token(void)
+{
+	static __thread pid_t cached_pid;
+	static __thread uint64_t cached;
+	pid_t pid = getpid();
+	uint64_t start = 0;
+
+	if (cached_pid == pid)
+		return cached;
+	if (proc_stat(pid, &start) != PROC_ALIVE)
+		start = 0;
+	cached = token_make(pid, start);
+	cached_pid = pid;
+	return cached;
+}
+
+uint64_t self_ns_inode(const char *which)
+{
+	char path[64];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", which);
+	if (stat(path, &sb) < 0)
+		return 0;
+	return (uint64_t)sb.st_ino;
+}
+
+static bool token_alive_proc(uint64_t token)
+{
+	uint64_t start;
+	pid_t pid = token_pid(token);
+
+	switch (proc_stat(pid, &start)) {
+	case PROC_DEAD:
+		return false;
+	case PROC_ALIVE:
+		return token_start(token) == 0 || start == token_start(token);
+	case PROC_UNKNOWN:
+		break;
+	}
+	/* /proc hidden from us (hidepid): the pid alone is all we can ask */
+	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+int pidfd_cache_init(struct pooter_broker *b)
+{
+	unsigned int n = b->max_emitters + b->max_consumers + 1;
+
+	b->pidfds = calloc(1, sizeof(*b->pidfds) + n * sizeof(b->pidfds->ent[0]));
+	if (!b->pidfds)
+		return -ENOMEM;
+	b->pidfds->n = n;
+	for (unsigned int i = 0; i < n; i++)
+		b->pidfds->ent[i].fd = -1;
+	return 0;
+}
+
+void pidfd_cache_free(struct pooter_broker *b)
+{
+	if (!b->pidfds)
+		return;
+	for (unsigned int i = 0; i < b->pidfds->n; i++)
+		if (b->pidfds->ent[i].fd >= 0)
+			close(b->pidfds->ent[i].fd);
+	free(b->pidfds);
+	b->pidfds = NULL;
+}
+
+/*
+ * A pidfd proven to be the token's process, from the cache or opened now.
+ * Returns -ESRCH when the token's process is gone, another negative errno
+ * when pidfds cannot be had (the caller then asks /proc).
+ */
+static int pidfd_get(struct pooter_broker *b, uint64_t token)
+{
+	struct pidfd_cache *c = b->pidfds;
+	struct pidfd_entry *e;
+	uint64_t start;
+	int fd;
+
+	for (unsigned int i = 0; i < c->n; i++)
+		if (c->ent[i].token == token && c->ent[i].fd >= 0)
+			return c->ent[i].fd;
+
+	fd = (int)syscall(SYS_pidfd_open, token_pid(token), 0);
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -errno;
+	/*
+	 * The pidfd is for whatever process has the pid now; if that one
+	 * started when the token says, it is the token's process (a process
+	 * cannot share its pid with a younger one while alive).
+	 */
+	if (proc_stat(token_pid(token), &start) != PROC_ALIVE ||
+	    (token_start(token) && start != token_start(token))) {
+		close(fd);
+		return -ESRCH;
+	}
+	e = &c->ent[c->next];
+	c->next = (c->next + 1) % c->n;
+	if (e->fd >= 0)
+		close(e->fd);
+	e->token = token;
+	e->fd = fd;
+	return fd;
+}
+
+bool token_alive(struct pooter_broker *b, uint64_t token)
+{
+	struct pollfd pfd;
+	int fd;
+
+	if (token == 0)
+		return false;
+	if (token == self_token())
+		return true;
+	fd = b && b->pidfds ? pidfd_get(b, token) : -ENOSYS;
+	if (fd == -ESRCH)
+		return false;
+	if (fd < 0)
+		return token_alive_proc(token);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) < 0)
+		return token_alive_proc(token);
+	/* pidfds poll readable once the process has exited */
+	return !(pfd.revents & (POLLIN | POLLHUP | POLLERR));
+}

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock.c - the broker's lock, its recovery after a death, and the redo
+ * journal that makes every multi-step update of the segment atomic.
+ *
+ * The lock word holds the identity token of its holder.  A waiter that finds
+ * the holder dead takes the lock over (a CAS from the dead token to its own)
+ * and repairs the segment before doing anything else: a multi-step update
+ * the dead holder had committed to the journal is applied again (every entry
+ * is a plain store, so applying twice is applying once), and the futex
+ * mirrors of state words are re-synchronized.  An update that was not yet
+ * committed left no trace that anyone reads (see the callers: they write only
+ * to words nobody reads until the commit names them).
+ *
+ * What does not live here: what the updates are (round.c, member.c).
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define LOCK_SPINS 64
+#define LOCK_SLEEP_NS (20 * NSEC_PER_MSEC)
+
+static void journal_apply(struct pooter_broker *b, uint64_t n)
+{
+	struct shm_journal *j = &b->st->journal;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t off = READ_ONCE(j->ent[i].off);
+		uint64_t val = READ_ONCE(j->ent[i].val);
+
+		/* untrusted after a death: only aligned words past the header */
+		if (off < b->layout.state_off || off > b->size - 8 || off % 8)
+			continue;
+		/*
+		 * Release: a lock-free reader that sees a later entry (the
+		 * round word comes last) sees the earlier ones too.
+		 */
+		store_release((uint64_t *)((char *)b->base + off), val);
+		if (i == 0)
+			TEST_POINT("journal-apply");
+	}
+}
+
+/*
+ * After taking the lock over from a dead holder: finish its committed update
+ * and make the futex mirrors agree with the words they mirror, waking every
+ * sleeper so each re-reads the state it waits on.
+ */
+static void broker_repair(struct pooter_broker *b)
+{
+	struct shm_journal *j = &b->st->journal;
+	struct shm_round *r = &b->st->round;
+	uint64_t n = READ_ONCE(j->committed);
+
+	if (n) {
+		if (n > SHM_JOURNAL_MAX)
+			n = SHM_JOURNAL_MAX;
+		journal_apply(b, n);
+		store_release(&j->committed, 0);
+	}
+	b->txn_n = 0;
+	/* pairs with the acquire load of ctl in the outcome waiters */
+	store_release(&r->ctl, (uint32_t)READ_ONCE(r->word));
+	futex_wake_all(&r->ctl);
+	wake_counter(&r->pub);
+	wake_counter(&r->space);
+}
+
+int broker_lock(struct pooter_broker *b)
+{
+	struct shm_lock *l = &b->st->lock;
+	uint64_t self = b->token;
+
+	for (unsigned int spin = 0;; spin++) {
+		uint64_t owner = 0;
+		uint32_t seq;
+
+		/* acquire: pairs with the release in broker_unlock() */
+		if (__atomic_compare_exchange_n(&l->owner, &owner, self, false,
+						__ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			break;
+		if (spin < LOCK_SPINS) {
+			cpu_relax();
+			continue;
+		}
+
+		__atomic_fetch_add(&l->waiters, 1, __ATOMIC_SEQ_CST);
+		seq = __atomic_load_n(&l->seq, __ATOMIC_SEQ_CST);
+		owner = __atomic_load_n(&l->owner, __ATOMIC_SEQ_CST);
+		if (owner != 0) {
+			/*
+			 * Dekker with broker_unlock(): it stores owner = 0 and
+			 * then reads waiters; we raised waiters and then read
+			 * owner, so one of us sees the other.
+			 */
+			if (futex_wait_abs(&l->seq, seq,
+					   now_ns() + LOCK_SLEEP_NS) ==
+				    -ETIMEDOUT &&
+			    owner != self && !token_alive(b, owner)) {
+				__atomic_fetch_sub(&l->waiters, 1,
+						   __ATOMIC_SEQ_CST);
+				if (__atomic_compare_exchange_n(
+					    &l->owner, &owner, self, false,
+					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+					broker_repair(b);
+					return 0;
+				}
+				continue;
+			}
+		}
+		__atomic_fetch_sub(&l->waiters, 1, __ATOMIC_SEQ_CST);
+	}
+	TEST_POINT("locked");
+	/*
+	 * A holder that died between committing and clearing the journal is
+	 * recovered above; this covers a holder whose death we missed because
+	 * the lock was free again (cannot be: only the holder frees it), and
+	 * a hostile segment with a stale committed count.
+	 */
+	if (READ_ONCE(b->st->journal.committed))
+		broker_repair(b);
+	return 0;
+}
+
+void broker_unlock(struct pooter_broker *b)
+{
+	struct shm_lock *l = &b->st->lock;
+
+	b->txn_n = 0;
+	/* pairs with the acquire CAS in broker_lock() */
+	__atomic_store_n(&l->owner, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&l->waiters, __ATOMIC_SEQ_CST)) {
+		__atomic_fetch_add(&l->seq, 1, __ATOMIC_SEQ_CST);
+		futex_wake_one(&l->seq);
+	}
+}
+
+/* Stage *word = val; nothing is written to word before txn_commit(). */
+void txn_set(struct pooter_broker *b, uint64_t *word, uint64_t val)
+{
+	struct shm_journal *j = &b->st->journal;
+	unsigned int n = b->txn_n;
+
+	/* callers bound their updates (see SHM_JOURNAL_MAX); never exceeded */
+	if (n >= SHM_JOURNAL_MAX)
+		__builtin_trap();
+	WRITE_ONCE(j->ent[n].off, (uint64_t)((char *)word - (char *)b->base));
+	WRITE_ONCE(j->ent[n].val, val);
+	b->txn_n = n + 1;
+}
+
+/*
+ * Commit point: once committed is non-zero, the update will happen, by us or
+ * by whoever recovers the lock after our death.
+ */
+void txn_commit(struct pooter_broker *b)
+{
+	struct shm_journal *j = &b->st->journal;
+	unsigned int n = b->txn_n;
+
+	if (!n)
+		return;
+	/* release: the entries are visible before the count that names them */
+	store_release(&j->committed, n);
+	TEST_POINT("txn-committed");
+	journal_apply(b, n);
+	store_release(&j->committed, 0);
+	b->txn_n = 0;
+}
+
+/*
+ * Every call that touches the broker starts here: take the lock, then
+ * enforce a deadline nobody enforced.
+ */
+int broker_enter(struct pooter_broker *b)
+{
+	int err = broker_check_handle(b);
+
+	if (err)
+		return err;
+	broker_lock(b);
+	err = round_enforce_deadline(b, now_ns());
+	if (err < 0) {
+		broker_unlock(b);
+		return err;
+	}
+	return 0;
+}

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * member.c - emitters and consumers joining, leaving and being reaped.
+ *
+ * A slot belongs to whoever's identity token is in its owner word.  Joining
+ * writes the slot's other words while owner is still 0 (nobody reads a free
+ * slot) and then commits owner in the journal; leaving and reaping clear
+ * owner last, in the same update that cancels a round the member owed an
+ * emit to, or releases the ring records it held.
+ *
+ * What does not live here: liveness itself (liveness.c), the round's
+ * transitions (round.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/*
+ * Remove the emitter in slot; if it owes an emit to the open round, the
+ * round is cancelled with code in the same update.  Lock held.
+ */
+static void emitter_remove(struct pooter_broker *b, uint32_t slot,
+			   enum shm_outcome code)
+{
+	struct shm_emitter *e = shm_emitter(b, slot);
+	struct round_view v;
+
+	if (!round_load(b, &v) && emitter_owes(b, slot, &v)) {
+		round_decide(b, &v, code);
+		TEST_POINT("emitter-remove-decided");
+	}
+	txn_set(b, &e->owner, 0);
+	txn_commit(b);
+}
+
+/*
+ * Remove the consumer in slot, releasing every record it was yet to
+ * release, and fold its delivery count into the broker's.  Lock held.
+ * Journal: one entry per record at most, plus three (SHM_JOURNAL_MAX).
+ */
+void consumer_reap(struct pooter_broker *b, uint32_t slot)
+{
+	struct shm_consumer *c = shm_consumer(b, slot);
+	struct shm_stats *s = &b->st->stats;
+	uint64_t bit = 1ull << slot;
+	bool freed = false;
+
+	for (uint32_t i = 0; i < b->depth; i++) {
+		struct shm_record *r = shm_record(b, i);
+		uint64_t pending = READ_ONCE(r->pending);
+
+		if (!(pending & bit))
+			continue;
+		txn_set(b, &r->pending, pending & ~bit);
+		if (!(pending & ~bit))
+			freed = true;
+	}
+	txn_set(b, &c->received, 0);
+	txn_set(b, &s->deliveries,
+		READ_ONCE(s->deliveries) + READ_ONCE(c->delivered));
+	txn_set(b, &c->owner, 0);
+	txn_commit(b);
+	if (freed)
+		wake_counter(&b->st->round.space);
+}
+
+/*
+ * Reap every member whose process is dead.  Lock held.  Returns how many.
+ */
+int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; emitters && i < b->max_emitters; i++) {
+		uint64_t owner = READ_ONCE(shm_emitter(b, i)->owner);
+
+		if (owner && !token_alive(b, owner)) {
+			emitter_remove(b, i, SHM_OWNERDEAD);
+			n++;
+		}
+	}
+	for (uint32_t i = 0; consumers && i < b->max_consumers; i++) {
+		uint64_t owner = READ_ONCE(shm_consumer(b, i)->owner);
+
+		if (owner && !token_alive(b, owner)) {
+			consumer_reap(b, i);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * Find a slot for name among n slots of the given stride: -EEXIST if a live
+ * member holds the name (a dead one is reaped first), else the index of a
+ * free slot, or -ENOSPC.  Lock held.
+ */
+static int slot_find(struct pooter_broker *b, bool emitter, const char *name)
+{
+	uint32_t n = emitter ? b->max_emitters : b->max_consumers;
+	int free_slot = -1;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t *owner = emitter ? &shm_emitter(b, i)->owner
+					  : &shm_consumer(b, i)->owner;
+		const char *sname = emitter ? shm_emitter(b, i)->name
+					    : shm_consumer(b, i)->name;
+		uint64_t tok = READ_ONCE(*owner);
+
+		if (tok && strncmp(sname, name, SHM_NAME_LEN) == 0) {
+			if (token_alive(b, tok))
+				return set_error(-EEXIST,
+						 "broker %s: %s name %s is held "
+						 "by live process %d",
+						 b->name,
+						 emitter ? "emitter" : "consumer",
+						 name, (int)token_pid(tok));
+			if (emitter)
+				emitter_remove(b, i, SHM_OWNERDEAD);
+			else
+				consumer_reap(b, i);
+			tok = 0;
+		}
+		if (!tok && free_slot < 0)
+			free_slot = (int)i;
+	}
+	if (free_slot < 0 && members_reap_dead(b, emitter, !emitter))
+		return slot_find(b, emitter, name);
+	if (free_slot < 0)
+		return set_error(-ENOSPC, "broker %s: all %u %s slots are taken",
+				 b->name, n, emitter ? "emitter" : "consumer");
+	return free_slot;
+}
+
+static int member_name(const char *name, char out[SHM_NAME_LEN])
+{
+	int err;
+
+	if (!name) {
+		name_generate(out);
+		return 0;
+	}
+	err = name_check(name);
+	if (err)
+		return err;
+	memset(out, 0, SHM_NAME_LEN);
+	strcpy(out, name);
+	return 0;
+}
+
+POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
+				   unsigned int flags,
+				   struct pooter_emitter **emitterp)
+{
+	struct pooter_emitter *em;
+	struct shm_round *r;
+	struct round_view v;
+	struct shm_emitter *e;
+	int err, slot;
+
+	if (!b || !emitterp || (flags & ~POOTER_JOIN_WAIT))
+		return set_error(-EINVAL, "invalid argument to emitter_join");
+	em = calloc(1, sizeof(*em));
+	if (!em)
+		return -ENOMEM;
+	err = member_name(name, em->name);
+	if (err)
+		goto err_free;
+	em->broker = b;
+	r = &b->st->round;
+
+	for (;;) {
+		uint64_t until;
+		uint32_t ctl;
+
+		err = broker_enter(b);
+		if (err)
+			goto err_free;
+		err = round_load(b, &v);
+		if (err)
+			goto err_unlock;
+		if (!v.open || !v.fixed)
+			break;
+		if (!(flags & POOTER_JOIN_WAIT)) {
+			err = set_error(-EBUSY,
+					"broker %s: round %llu is open; join "
+					"when it is over",
+					b->name, (unsigned long long)v.number);
+			goto err_unlock;
+		}
+		/* wait for the round to close, enforcing what a waiter must */
+		ctl = load_acquire(&r->ctl);
+		broker_unlock(b);
+		until = now_ns() + LIVENESS_PERIOD_NS;
+		futex_wait_abs(&r->ctl, ctl,
+			       v.deadline_ns < until ? v.deadline_ns : until);
+		err = broker_enter(b);
+		if (err)
+			goto err_free;
+		members_reap_dead(b, true, false);
+		broker_unlock(b);
+	}
+
+	slot = slot_find(b, true, em->name);
+	if (slot < 0) {
+		err = slot;
+		goto err_unlock;
+	}
+	/* reaping in slot_find may have closed the round: look again */
+	err = round_load(b, &v);
+	if (err)
+		goto err_unlock;
+	em->slot = (uint32_t)slot;
+	e = shm_emitter(b, em->slot);
+	/* the slot is free: nobody reads these words until owner is set */
+	memcpy(e->name, em->name, SHM_NAME_LEN);
+	WRITE_ONCE(e->part_round, 0);
+	WRITE_ONCE(e->emit_round, 0);
+	WRITE_ONCE(e->result, 0);
+	if (v.open && !v.fixed) {
+		/* quorum not reached: the open round takes us in */
+		txn_set(b, &e->part_round, v.number);
+		txn_set(b, &r->nparts, v.nparts + 1);
+		txn_set(b, &r->fixed, v.nparts + 1 >= b->quorum);
+	} else if (v.open) {
+		err = set_error(-EBUSY, "broker %s: round %llu is open", b->name,
+				(unsigned long long)v.number);
+		goto err_unlock;
+	}
+	txn_set(b, &e->owner, b->token);
+	txn_commit(b);
+	TEST_POINT("emitter-joined");
+	broker_unlock(b);
+	b->members++;
+	*emitterp = em;
+	return 0;
+
+err_unlock:
+	broker_unlock(b);
+err_free:
+	free(em);
+	return err;
+}
+
+POOTER_API const char *pooter_emitter_name(const struct pooter_emitter *em)
+{
+	return em->name;
+}
+
+POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
+{
+	struct pooter_broker *b;
+	int err;
+
+	if (!em)
+		return -EINVAL;
+	b = em->broker;
+	err = broker_enter(b);
+	if (!err) {
+		if (READ_ONCE(shm_emitter(b, em->slot)->owner) == b->token)
+			emitter_remove(b, em->slot, SHM_CANCELED);
+		broker_unlock(b);
+	}
+	b->members--;
+	free(em);
+	return err;
+}
+
+static void consumer_free(struct pooter_consumer *c)
+{
+	if (c->views) {
+		for (uint32_t i = 0; i < c->broker->depth; i++) {
+			free(c->views[i].payloads);
+			free(c->views[i].names);
+		}
+	}
+	free(c->views);
+	free(c);
+}
+
+POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
+				    unsigned int flags,
+				    struct pooter_consumer **consumerp)
+{
+	struct pooter_consumer *c;
+	struct shm_consumer *sc;
+	int err, slot;
+
+	if (!b || !consumerp || (flags & ~POOTER_CONSUMER_NOTICES))
+		return set_error(-EINVAL, "invalid argument to consumer_join");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->broker = b;
+	c->flags = flags;
+	c->views = calloc(b->depth, sizeof(*c->views));
+	if (!c->views) {
+		err = -ENOMEM;
+		goto err_free;
+	}
+	for (uint32_t i = 0; i < b->depth; i++) {
+		c->views[i].payloads =
+			calloc(b->max_emitters, sizeof(struct pooter_payload));
+		c->views[i].names = calloc(b->max_emitters, SHM_NAME_LEN);
+		if (!c->views[i].payloads || !c->views[i].names) {
+			err = -ENOMEM;
+			goto err_free;
+		}
+	}
+	err = member_name(name, c->name);
+	if (err)
+		goto err_free;
+
+	err = broker_enter(b);
+	if (err)
+		goto err_free;
+	slot = slot_find(b, false, c->name);
+	if (slot < 0) {
+		err = slot;
+		broker_unlock(b);
+		goto err_free;
+	}
+	c->slot = (uint32_t)slot;
+	sc = shm_consumer(b, c->slot);
+	memcpy(sc->name, c->name, SHM_NAME_LEN);
+	WRITE_ONCE(sc->flags, flags & POOTER_CONSUMER_NOTICES
+				      ? SHM_CONSUMER_NOTICES
+				      : 0);
+	WRITE_ONCE(sc->received, 0);
+	WRITE_ONCE(sc->delivered, 0);
+	txn_set(b, &sc->owner, b->token);
+	txn_commit(b);
+	broker_unlock(b);
+	b->members++;
+	*consumerp = c;
+	return 0;
+
+err_free:
+	consumer_free(c);
+	return err;
+}
+
+POOTER_API const char *pooter_consumer_name(const struct pooter_consumer *c)
+{
+	return c->name;
+}
+
+POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
+{
+	struct pooter_broker *b;
+	int err;
+
+	if (!c)
+		return -EINVAL;
+	b = c->broker;
+	err = broker_enter(b);
+	if (!err) {
+		if (READ_ONCE(shm_consumer(b, c->slot)->owner) == b->token)
+			consumer_reap(b, c->slot);
+		broker_unlock(b);
+	}
+	b->members--;
+	consumer_free(c);
+	return err;
+}
+
+POOTER_API int pooter_broker_gc(struct pooter_broker *b)
+{
+	int err = broker_enter(b);
+	int n;
+
+	if (err)
+		return err;
+	n = members_reap_dead(b, true, true);
+	broker_unlock(b);
+	return n;
+}

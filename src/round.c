@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * round.c - the round's state machine: open, emit, decide, and the wait for
+ * an outcome.
+ *
+ *   closed --emit, record free--> open(k) --last participant emits--> closed
+ *                                   |       (resolved: record published)
+ *                                   +--deadline / owner dead / leave / cancel
+ *                                           --> closed (record freed, or
+ *                                               published as a notice)
+ *
+ * Every transition happens under the broker's lock as one journaled update
+ * whose last entry is the round word; the futex mirror ctl is stored after
+ * it, and outcome waiters sleep on ctl without the lock.  The outcome of
+ * round k stays in round.outcome until round k+1 is decided, and round
+ * k+1's opening copies it into the slots of k's emitters first, so a waiter
+ * that wakes late still finds its own round's outcome.
+ *
+ * What does not live here: joins and deaths (member.c), deliveries
+ * (consume.c), the lock and journal (lock.c).
+ */
+#include <string.h>
+
+#include "internal.h"
+
+struct decision {
+	uint64_t word;
+	bool published;
+};
+
+int outcome_errno(enum shm_outcome code)
+{
+	switch (code) {
+	case SHM_RESOLVED:
+		return 0;
+	case SHM_TIMEDOUT:
+		return -ETIMEDOUT;
+	case SHM_CANCELED:
+		return -ECANCELED;
+	case SHM_OWNERDEAD:
+		return -EOWNERDEAD;
+	}
+	return -EPROTO;
+}
+
+static int corrupt(struct pooter_broker *b, const char *what,
+		   unsigned long long val)
+{
+	return set_error(-EPROTO, "broker %s: %s (%llu) is out of bounds",
+			 b->name, what, val);
+}
+
+/* Read the round's words once and check them; lock held. */
+int round_load(struct pooter_broker *b, struct round_view *v)
+{
+	struct shm_round *r = &b->st->round;
+	uint64_t word = READ_ONCE(r->word);
+	uint64_t rec, nparts, nemitted, open_ns, deadline_ns, timeout_ns;
+	struct shm_record *record;
+
+	memset(v, 0, sizeof(*v));
+	v->number = word >> 1;
+	v->open = word & 1;
+	if (!v->open)
+		return 0;
+
+	rec = READ_ONCE(r->record);
+	if (rec >= b->depth)
+		return corrupt(b, "open round's record index", rec);
+	nparts = READ_ONCE(r->nparts);
+	if (nparts == 0 || nparts > b->max_emitters)
+		return corrupt(b, "open round's participant count", nparts);
+	record = shm_record(b, (uint32_t)rec);
+	if (READ_ONCE(record->round) != v->number ||
+	    READ_ONCE(record->state) != SHM_RECORD_OPEN)
+		return corrupt(b, "open round's record state",
+			       READ_ONCE(record->state));
+	nemitted = READ_ONCE(record->nemitted);
+	if (nemitted > nparts)
+		return corrupt(b, "open round's emit count", nemitted);
+	open_ns = READ_ONCE(r->open_ns);
+	deadline_ns = READ_ONCE(r->deadline_ns);
+	timeout_ns = (uint64_t)POOTER_TIMEOUT_MAX_MS * NSEC_PER_MSEC;
+	/* nobody may wait past the documented limit on a segment's word */
+	if (deadline_ns < open_ns || deadline_ns - open_ns > timeout_ns ||
+	    deadline_ns > now_ns() + timeout_ns)
+		return corrupt(b, "open round's deadline", deadline_ns);
+
+	v->record = (uint32_t)rec;
+	v->nparts = (uint32_t)nparts;
+	v->nemitted = (uint32_t)nemitted;
+	v->fixed = READ_ONCE(r->fixed) != 0;
+	v->open_ns = open_ns;
+	v->deadline_ns = deadline_ns;
+	return 0;
+}
+
+bool emitter_owes(struct pooter_broker *b, uint32_t slot,
+		  const struct round_view *v)
+{
+	struct shm_emitter *e = shm_emitter(b, slot);
+
+	return v->open && READ_ONCE(e->owner) != 0 &&
+	       READ_ONCE(e->part_round) == v->number &&
+	       READ_ONCE(e->emit_round) != v->number;
+}
+
+/*
+ * Stage the decision of the open round v in the journal; the caller may add
+ * entries of its own, then commits and calls round_finish().  A resolved
+ * round goes to every consumer; a cancelled one only to those that asked for
+ * notices, and if nobody did its record is free at once.
+ */
+static void round_stage_decision(struct pooter_broker *b,
+				 const struct round_view *v,
+				 enum shm_outcome code, struct decision *d)
+{
+	struct shm_stats *s = &b->st->stats;
+	struct shm_round *r = &b->st->round;
+	struct shm_record *rec = shm_record(b, v->record);
+	uint64_t mask = 0;
+
+	for (uint32_t i = 0; i < b->max_consumers; i++) {
+		struct shm_consumer *c = shm_consumer(b, i);
+
+		if (!READ_ONCE(c->owner))
+			continue;
+		if (code == SHM_RESOLVED ||
+		    (READ_ONCE(c->flags) & SHM_CONSUMER_NOTICES))
+			mask |= 1ull << i;
+	}
+
+	txn_set(b, &s->count[code], READ_ONCE(s->count[code]) + 1);
+	txn_set(b, &s->emits, READ_ONCE(s->emits) + v->nemitted);
+	if (mask) {
+		txn_set(b, &rec->outcome, code);
+		txn_set(b, &rec->pending, mask);
+		txn_set(b, &rec->state, SHM_RECORD_PUBLISHED);
+	} else {
+		txn_set(b, &rec->state, SHM_RECORD_FREE);
+	}
+	txn_set(b, &r->outcome, (v->number << 8) | code);
+	/* last: the round word is what lock-free readers key on */
+	d->word = v->number << 1;
+	txn_set(b, &r->word, d->word);
+	d->published = mask != 0;
+}
+
+/* After the commit: publish the new round word to the futex and wake. */
+static void round_finish(struct pooter_broker *b, const struct decision *d)
+{
+	struct shm_round *r = &b->st->round;
+
+	/* pairs with the acquire load of ctl in round_wait() */
+	store_release(&r->ctl, (uint32_t)d->word);
+	futex_wake_all(&r->ctl);
+	/* a published record wakes consumers; a freed one, emitters */
+	wake_counter(d->published ? &r->pub : &r->space);
+}
+
+void round_decide(struct pooter_broker *b, const struct round_view *v,
+		  enum shm_outcome code)
+{
+	struct decision d;
+
+	round_stage_decision(b, v, code, &d);
+	txn_commit(b);
+	round_finish(b, &d);
+}
+
+int round_enforce_deadline(struct pooter_broker *b, uint64_t now)
+{
+	struct round_view v;
+	int err = round_load(b, &v);
+
+	if (err)
+		return err;
+	if (v.open && now >= v.deadline_ns)
+		round_decide(b, &v, SHM_TIMEDOUT);
+	return 0;
+}
+
+/*
+ * Open round v->number + 1: reap the dead, claim a free record, make every
+ * registered emitter a participant.  Lock held; v is the closed round and
+ * becomes the open one.  -EAGAIN when every record is held.
+ */
+static int round_open(struct pooter_broker *b, struct round_view *v,
+		      uint64_t now)
+{
+	struct shm_round *r = &b->st->round;
+	struct shm_stats *s = &b->st->stats;
+	uint64_t k = v->number + 1, last, timeout_ms;
+	uint32_t rec = UINT32_MAX, n = 0;
+	struct shm_record *record;
+
+	members_reap_dead(b, true, true);
+
+	for (uint32_t i = 0; i < b->depth; i++) {
+		struct shm_record *c = shm_record(b, i);
+		uint64_t state = READ_ONCE(c->state);
+
+		if (state == SHM_RECORD_FREE ||
+		    (state == SHM_RECORD_PUBLISHED && !READ_ONCE(c->pending))) {
+			rec = i;
+			break;
+		}
+		if (state > SHM_RECORD_PUBLISHED)
+			return corrupt(b, "record state", state);
+	}
+	if (rec == UINT32_MAX)
+		return -EAGAIN;
+
+	timeout_ms = READ_ONCE(s->timeout_ms);
+	if (timeout_ms == 0 || timeout_ms > POOTER_TIMEOUT_MAX_MS)
+		return corrupt(b, "timeout", timeout_ms);
+
+	/*
+	 * Plain stores before the commit: nobody reads result or part_round
+	 * of round k before round k exists, and an open that dies here is
+	 * simply done again by the next emitter with the same k.
+	 */
+	last = READ_ONCE(r->outcome);
+	for (uint32_t i = 0; i < b->max_emitters; i++) {
+		struct shm_emitter *e = shm_emitter(b, i);
+
+		if (!READ_ONCE(e->owner))
+			continue;
+		if (READ_ONCE(e->emit_round) == k - 1 && (last >> 8) == k - 1)
+			store_release(&e->result, last);
+		WRITE_ONCE(e->part_round, k);
+		n++;
+	}
+	if (n == 0)
+		return corrupt(b, "emitter count", 0);
+
+	record = shm_record(b, rec);
+	txn_set(b, &record->round, k);
+	txn_set(b, &record->nemitted, 0);
+	txn_set(b, &record->pending, 0);
+	txn_set(b, &record->state, SHM_RECORD_OPEN);
+	txn_set(b, &r->record, rec);
+	txn_set(b, &r->nparts, n);
+	txn_set(b, &r->fixed, b->quorum == 0 || n >= b->quorum);
+	txn_set(b, &r->open_ns, now);
+	txn_set(b, &r->deadline_ns, now + timeout_ms * NSEC_PER_MSEC);
+	txn_set(b, &r->word, (k << 1) | 1);
+	txn_commit(b);
+	store_release(&r->ctl, (uint32_t)((k << 1) | 1));
+	TEST_POINT("round-opened");
+	return round_load(b, v);
+}
+
+/*
+ * The outcome of round k for the emitter in slot, without the lock, or
+ * -EINPROGRESS while it is undecided.
+ */
+static int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k)
+{
+	struct shm_round *r = &b->st->round;
+	/* acquire: pairs with the release stores of the journal apply */
+	uint64_t o = load_acquire(&r->outcome);
+
+	if ((o >> 8) < k)
+		return -EINPROGRESS;
+	if ((o >> 8) > k) {
+		/* round k+1 was opened since: k's outcome is in our slot */
+		o = load_acquire(&shm_emitter(b, slot)->result);
+		if ((o >> 8) != k)
+			return set_error(-EPROTO,
+					 "broker %s: outcome of round %llu lost",
+					 b->name, (unsigned long long)k);
+	}
+	if ((o & 0xff) > SHM_OUTCOME_MAX)
+		return corrupt(b, "outcome code", o & 0xff);
+	return outcome_errno((enum shm_outcome)(o & 0xff));
+}
+
+/*
+ * Wait for the outcome of round v->number, in which we emitted.  The waiter
+ * enforces the deadline itself and re-checks the liveness of the members
+ * every LIVENESS_PERIOD_NS, so a dead participant cancels the round promptly.
+ * Signals wake the futex; the loop just waits again.
+ */
+static int round_wait(struct pooter_emitter *em, const struct round_view *v)
+{
+	struct pooter_broker *b = em->broker;
+	struct shm_round *r = &b->st->round;
+	uint32_t target = (uint32_t)((v->number << 1) | 1);
+	uint64_t next_check = now_ns() + LIVENESS_PERIOD_NS;
+	int err;
+
+	for (;;) {
+		uint64_t now, until;
+
+		/* acquire: pairs with the release in round_finish() */
+		if (load_acquire(&r->ctl) != target) {
+			err = round_result(b, em->slot, v->number);
+			if (err != -EINPROGRESS)
+				return err;
+			/* ctl out of step with the word: repair under the lock */
+			broker_lock(b);
+			store_release(&r->ctl, (uint32_t)READ_ONCE(r->word));
+			broker_unlock(b);
+			if (load_acquire(&r->ctl) != target &&
+			    round_result(b, em->slot, v->number) == -EINPROGRESS)
+				return set_error(-EPROTO,
+						 "broker %s: round word changed "
+						 "without an outcome",
+						 b->name);
+			continue;
+		}
+		now = now_ns();
+		if (now >= v->deadline_ns || now >= next_check) {
+			err = broker_enter(b);
+			if (err)
+				return err;
+			if (now >= next_check) {
+				members_reap_dead(b, true, true);
+				next_check = now + LIVENESS_PERIOD_NS;
+			}
+			broker_unlock(b);
+			continue;
+		}
+		until = v->deadline_ns < next_check ? v->deadline_ns : next_check;
+		futex_wait_abs(&r->ctl, target, until);
+	}
+}
+
+POOTER_API int pooter_emit(struct pooter_emitter *em, const void *payload,
+			   size_t len, uint64_t *roundp)
+{
+	struct pooter_broker *b;
+	struct round_view v;
+	struct shm_emitter *slot;
+	struct shm_record *rec;
+	struct shm_entry *ent;
+	struct decision d;
+	uint64_t start, space_deadline = 0;
+	bool decided;
+	int err;
+
+	if (!em || (!payload && len))
+		return set_error(-EINVAL, "emitter or payload is NULL");
+	b = em->broker;
+	if (len > b->max_payload)
+		return set_error(-EMSGSIZE,
+				 "broker %s: payload of %zu bytes, limit %u",
+				 b->name, len, b->max_payload);
+	slot = shm_emitter(b, em->slot);
+	start = now_ns();
+
+	for (;;) {
+		uint32_t space_seq;
+
+		err = broker_enter(b);
+		if (err)
+			return err;
+		if (READ_ONCE(slot->owner) != b->token) {
+			broker_unlock(b);
+			return set_error(-EIDRM, "broker %s: emitter %s was removed",
+					 b->name, em->name);
+		}
+		/* read before looking for a record, so no release is missed */
+		space_seq = load_acquire(&b->st->round.space);
+		err = round_load(b, &v);
+		if (!err && !v.open)
+			err = round_open(b, &v, now_ns());
+		if (err != -EAGAIN)
+			break;
+
+		/* every record held: wait for one, up to the timeout */
+		if (!space_deadline)
+			space_deadline = start + READ_ONCE(b->st->stats.timeout_ms) *
+							 NSEC_PER_MSEC;
+		broker_unlock(b);
+		if (now_ns() >= space_deadline)
+			return set_error(-EAGAIN,
+					 "broker %s: every ring record is still "
+					 "held by consumers",
+					 b->name);
+		futex_wait_abs(&b->st->round.space, space_seq,
+			       space_deadline < now_ns() + LIVENESS_PERIOD_NS
+				       ? space_deadline
+				       : now_ns() + LIVENESS_PERIOD_NS);
+	}
+	if (err) {
+		broker_unlock(b);
+		return err;
+	}
+
+	if (READ_ONCE(slot->part_round) != v.number) {
+		broker_unlock(b);
+		return set_error(-EBUSY,
+				 "broker %s: emitter %s is not a participant "
+				 "of round %llu",
+				 b->name, em->name, (unsigned long long)v.number);
+	}
+	if (READ_ONCE(slot->emit_round) == v.number) {
+		broker_unlock(b);
+		return set_error(-EALREADY,
+				 "broker %s: emitter %s already emitted in "
+				 "round %llu",
+				 b->name, em->name, (unsigned long long)v.number);
+	}
+
+	/*
+	 * Entry v.nemitted is past the committed ones: nobody reads it until
+	 * the commit below counts it, so a death while copying leaves only
+	 * bytes nobody will read.
+	 */
+	rec = shm_record(b, v.record);
+	ent = shm_entry(b, rec, v.nemitted);
+	if (len)
+		memcpy(shm_payload(b, rec, v.nemitted), payload, len);
+	WRITE_ONCE(ent->slot, em->slot);
+	WRITE_ONCE(ent->len, len);
+	memcpy(ent->name, em->name, sizeof(ent->name));
+	TEST_POINT("emit-copied");
+
+	txn_set(b, &rec->nemitted, v.nemitted + 1);
+	txn_set(b, &slot->emit_round, v.number);
+	v.nemitted++;
+	decided = v.fixed && v.nemitted == v.nparts;
+	if (decided)
+		round_stage_decision(b, &v, SHM_RESOLVED, &d);
+	txn_commit(b);
+	if (decided)
+		round_finish(b, &d);
+	broker_unlock(b);
+
+	if (roundp)
+		*roundp = v.number;
+	if (decided)
+		return 0;
+	return round_wait(em, &v);
+}
+
+POOTER_API int pooter_round_cancel(struct pooter_broker *b)
+{
+	struct round_view v;
+	int err;
+
+	err = broker_enter(b);
+	if (err)
+		return err;
+	err = round_load(b, &v);
+	if (!err && !v.open)
+		err = set_error(-ENOENT, "broker %s: no round is open", b->name);
+	if (!err)
+		round_decide(b, &v, SHM_CANCELED);
+	broker_unlock(b);
+	return err;
+}
