@@ -299,6 +299,109 @@ int pooter_consumer_leave(struct pooter_consumer *consumer);
 /* Cancel the open round with ECANCELED.  -ENOENT when no round is open. */
 int pooter_round_cancel(struct pooter_broker *broker);
 
+/* --- io_uring: rounds and deliveries as completions on your ring -------- */
+
+/*
+ * Include <liburing.h> before using these.  The waits go on the caller's
+ * struct io_uring; the caller submits, reaps CQEs, and hands each CQE that
+ * belongs to a pooter wait to pooter_round_complete() or
+ * pooter_consume_complete().
+ *
+ * Tagging: a wait uses two SQEs, an IORING_OP_FUTEX_WAIT on a word of the
+ * segment and an IORING_OP_LINK_TIMEOUT linked to it (at the round's
+ * absolute deadline, or the consumer's timeout).  Both complete, in either
+ * order.  The futex wait's CQE carries the caller's user_data; the timeout's
+ * carries user_data | POOTER_CQE_AUX and nothing else: drop it
+ * (pooter_cqe_is_aux()) without touching the ticket or handle, which may be
+ * gone by then.  So user_data must have bit 0 clear (-EINVAL otherwise).  A
+ * wait whose outcome is already known uses one IORING_OP_NOP instead.
+ *
+ * A full submission queue: the prep functions need two free SQEs and return
+ * -EBUSY, queueing nothing, when there are fewer; submit and try again.
+ *
+ * Closing: pooter_emitter_leave() and pooter_consumer_leave() queue and
+ * submit an IORING_OP_ASYNC_CANCEL for each wait still armed on the handle;
+ * their CQEs (res -ECANCELED) still arrive on the ring and must not be passed
+ * to pooter_*_complete().  The kernel holds no pointer into the handle, and
+ * the futex words are keyed by file offset, so unmapping is safe.
+ *
+ * Where io_uring or IORING_OP_FUTEX_WAIT (Linux 6.7) is unavailable, or
+ * POOTER_NO_URING=1 is set, these return -EOPNOTSUPP and pooter_last_error()
+ * says why; the blocking API keeps working.
+ */
+struct io_uring;
+struct io_uring_cqe;
+
+#define POOTER_CQE_AUX 1ull
+#define pooter_cqe_is_aux(cqe) (((cqe)->user_data & POOTER_CQE_AUX) != 0)
+
+/* A contribution awaiting its round's outcome. */
+struct pooter_ticket {
+	struct pooter_emitter *emitter;
+	uint64_t round;			/* the round contributed to */
+	uint64_t deadline_ns;		/* its deadline, CLOCK_MONOTONIC */
+	int outcome;			/* -EINPROGRESS until settled */
+	/* private to the library */
+	uint32_t priv_wait;
+	uint64_t priv_user_data;
+	uint64_t priv_next_check;
+	int64_t priv_ts[2];		/* the link timeout, read at submit */
+};
+
+/* 0 when the async API works here, else -EOPNOTSUPP (reason: last_error). */
+int pooter_uring_supported(void);
+
+/*
+ * Contribute without waiting (opening the round if none is open) and fill
+ * *ticket.  If this emit resolved the round, ticket->outcome is 0 already.
+ * Errors as pooter_emit(), except that a full ring is -EAGAIN at once, and
+ * -EALREADY when this emitter already emitted in the open round.  Works
+ * without io_uring too (settle with pooter_ticket_wait()).
+ */
+int pooter_emit_submit(struct pooter_emitter *emitter, const void *payload,
+		       size_t len, struct pooter_ticket *ticket);
+
+/* Block until the ticket's round is decided; returns the outcome. */
+int pooter_ticket_wait(struct pooter_ticket *ticket);
+
+/*
+ * Queue the wait for the ticket's outcome on ring (not submitted).  Returns
+ * the number of SQEs queued (1 or 2), -EBUSY, -EINVAL or -EOPNOTSUPP.
+ */
+int pooter_prep_round_wait(struct io_uring *ring, struct pooter_ticket *ticket,
+			   uint64_t user_data);
+
+/*
+ * Turn the CQE of a round wait into the outcome.  Returns 1 when settled
+ * (ticket->outcome holds 0, -ETIMEDOUT, -ECANCELED or -EOWNERDEAD), 0 when
+ * the wake was spurious or a periodic liveness check, and the wait was
+ * re-armed on ring with the same user_data (submit it), or a negative errno
+ * (-EBUSY: could not re-arm, call pooter_prep_round_wait() again).  The
+ * waiter that finds the deadline passed cancels the round, as the blocking
+ * path does.
+ */
+int pooter_round_complete(struct io_uring *ring, struct pooter_ticket *ticket,
+			  const struct io_uring_cqe *cqe);
+
+/*
+ * Queue a wait for the consumer's next delivery, for up to timeout_ms (-1:
+ * no limit).  One wait per consumer at a time.  Returns SQEs queued (1 or
+ * 2), -EBUSY, -EINVAL, -EOPNOTSUPP.
+ */
+int pooter_prep_consume_wait(struct io_uring *ring,
+			     struct pooter_consumer *consumer, int timeout_ms,
+			     uint64_t user_data);
+
+/*
+ * Turn the CQE of a consume wait into a delivery: 1 with *deliveryp set (as
+ * pooter_consume()), 0 when re-armed, -ETIMEDOUT when the timeout passed
+ * with nothing delivered, or another negative errno.
+ */
+int pooter_consume_complete(struct io_uring *ring,
+			    struct pooter_consumer *consumer,
+			    const struct io_uring_cqe *cqe,
+			    const struct pooter_delivery **deliveryp);
+
 /* --- errors ------------------------------------------------------------- */
 
 /* Text for any code pooter returns (negative or positive errno). */

@@ -406,6 +406,7 @@ POOTER_API void pooter_broker_close(struct pooter_broker *b)
 {
 	if (!b)
 		return;
+	uring_broker_free(b);
 	pidfd_cache_free(b);
 	munmap(b->base, b->size);
 	free(b);

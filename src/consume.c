@@ -85,6 +85,15 @@ static int record_next(struct pooter_broker *b, uint32_t slot,
 	return best;
 }
 
+/* Is a delivery waiting for c?  Lock held. */
+bool consumer_has_delivery(struct pooter_consumer *c)
+{
+	struct pooter_broker *b = c->broker;
+	uint64_t received = READ_ONCE(shm_consumer(b, c->slot)->received);
+
+	return record_next(b, c->slot, received) >= 0;
+}
+
 POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 			      const struct pooter_delivery **deliveryp)
 {

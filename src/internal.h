@@ -70,12 +70,23 @@ struct pooter_broker {
 	unsigned int txn_n;	/* journal entries staged, lock held */
 	unsigned int members;	/* emitter/consumer handles still joined */
 	struct pidfd_cache *pidfds;
+	struct io_uring *wait_ring;	/* private, for blocking waits */
+	bool unwatched;			/* a participant had no pidfd */
 	char name[SHM_NAME_LEN];
+};
+
+/* Waits armed on an application's ring, cancelled when the handle goes. */
+#define URING_ARMED_MAX 4
+
+struct uring_armed {
+	struct io_uring *ring[URING_ARMED_MAX];
+	uint64_t user_data[URING_ARMED_MAX];
 };
 
 struct pooter_emitter {
 	struct pooter_broker *broker;
 	uint32_t slot;
+	struct uring_armed armed;
 	char name[SHM_NAME_LEN];
 };
 
@@ -91,6 +102,9 @@ struct pooter_consumer {
 	struct pooter_broker *broker;
 	uint32_t slot;
 	unsigned int flags;
+	struct uring_armed armed;
+	uint64_t async_deadline;	/* of the armed consume wait */
+	int64_t async_ts[2];		/* its link timeout, read at submit */
 	struct consumer_view *views;		/* one per ring record */
 	char name[SHM_NAME_LEN];
 };
@@ -224,12 +238,33 @@ int round_enforce_deadline(struct pooter_broker *b, uint64_t now);
 bool emitter_owes(struct pooter_broker *b, uint32_t slot,
 		  const struct round_view *v);
 int outcome_errno(enum shm_outcome code);
+int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k);
+int round_contribute(struct pooter_emitter *em, const void *payload,
+		     size_t len, bool wait_space, struct round_view *v,
+		     bool *decided);
+int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
+
+/* --- uring.c --- */
+enum wait_event {
+	WAIT_WOKEN,	/* futex woken, value changed, signal, or timeout */
+	WAIT_DEATH,	/* a participant we wait for has died */
+};
+
+enum wait_event wait_round_event(struct pooter_broker *b, uint64_t k,
+				 uint32_t target, uint64_t until_ns);
+uint64_t wait_liveness_period(struct pooter_broker *b);
+void uring_broker_free(struct pooter_broker *b);
+void uring_cancel_armed(struct uring_armed *armed);
+int pidfd_for_token(struct pooter_broker *b, uint64_t token);
 
 /* --- member.c --- */
 void emitter_reap(struct pooter_broker *b, uint32_t slot,
 		  const struct round_view *v);
 void consumer_reap(struct pooter_broker *b, uint32_t slot);
 int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers);
+
+/* --- consume.c --- */
+bool consumer_has_delivery(struct pooter_consumer *c);
 
 /* --- broker.c --- */
 int broker_check_handle(struct pooter_broker *b);

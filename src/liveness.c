@@ -177,7 +177,7 @@ void pidfd_cache_free(struct pooter_broker *b)
  * Returns -ESRCH when the token's process is gone, another negative errno
  * when pidfds cannot be had (the caller then asks /proc).
  */
-static int pidfd_get(struct pooter_broker *b, uint64_t token)
+int pidfd_for_token(struct pooter_broker *b, uint64_t token)
 {
 	struct pidfd_cache *c = b->pidfds;
 	struct pidfd_entry *e;
@@ -219,7 +219,7 @@ bool token_alive(struct pooter_broker *b, uint64_t token)
 		return false;
 	if (token == self_token())
 		return true;
-	fd = b && b->pidfds ? pidfd_get(b, token) : -ENOSYS;
+	fd = b && b->pidfds ? pidfd_for_token(b, token) : -ENOSYS;
 	if (fd == -ESRCH)
 		return false;
 	if (fd < 0)

@@ -256,6 +256,7 @@ POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
 	if (!em)
 		return -EINVAL;
 	b = em->broker;
+	uring_cancel_armed(&em->armed);
 	err = broker_enter(b);
 	if (!err) {
 		if (READ_ONCE(shm_emitter(b, em->slot)->owner) == b->token)
@@ -354,6 +355,7 @@ POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
 	if (!c)
 		return -EINVAL;
 	b = c->broker;
+	uring_cancel_armed(&c->armed);
 	err = broker_enter(b);
 	if (!err) {
 		if (READ_ONCE(shm_consumer(b, c->slot)->owner) == b->token)

@@ -255,7 +255,7 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
  * The outcome of round k for the emitter in slot, without the lock, or
  * -EINPROGRESS while it is undecided.
  */
-static int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k)
+int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k)
 {
 	struct shm_round *r = &b->st->round;
 	/* acquire: pairs with the release stores of the journal apply */
@@ -282,12 +282,13 @@ static int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k)
  * every LIVENESS_PERIOD_NS, so a dead participant cancels the round promptly.
  * Signals wake the futex; the loop just waits again.
  */
-static int round_wait(struct pooter_emitter *em, const struct round_view *v)
+int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 {
 	struct pooter_broker *b = em->broker;
 	struct shm_round *r = &b->st->round;
-	uint32_t target = (uint32_t)((v->number << 1) | 1);
-	uint64_t next_check = now_ns() + LIVENESS_PERIOD_NS;
+	uint32_t target = (uint32_t)((k << 1) | 1);
+	uint64_t period = wait_liveness_period(b);
+	uint64_t next_check = now_ns() + period;
 	int err;
 
 	for (;;) {
@@ -295,7 +296,7 @@ static int round_wait(struct pooter_emitter *em, const struct round_view *v)
 
 		/* acquire: pairs with the release in round_finish() */
 		if (load_acquire(&r->ctl) != target) {
-			err = round_result(b, em->slot, v->number);
+			err = round_result(b, em->slot, k);
 			if (err != -EINPROGRESS)
 				return err;
 			/* ctl out of step with the word: repair under the lock */
@@ -303,7 +304,7 @@ static int round_wait(struct pooter_emitter *em, const struct round_view *v)
 			store_release(&r->ctl, (uint32_t)READ_ONCE(r->word));
 			broker_unlock(b);
 			if (load_acquire(&r->ctl) != target &&
-			    round_result(b, em->slot, v->number) == -EINPROGRESS)
+			    round_result(b, em->slot, k) == -EINPROGRESS)
 				return set_error(-EPROTO,
 						 "broker %s: round word changed "
 						 "without an outcome",
@@ -311,24 +312,33 @@ static int round_wait(struct pooter_emitter *em, const struct round_view *v)
 			continue;
 		}
 		now = now_ns();
-		if (now >= v->deadline_ns || now >= next_check) {
+		if (now >= deadline_ns || now >= next_check) {
 			err = broker_enter(b);
 			if (err)
 				return err;
 			if (now >= next_check) {
 				members_reap_dead(b, true, true);
-				next_check = now + LIVENESS_PERIOD_NS;
+				next_check = now + period;
 			}
 			broker_unlock(b);
 			continue;
 		}
-		until = v->deadline_ns < next_check ? v->deadline_ns : next_check;
-		futex_wait_abs(&r->ctl, target, until);
+		until = deadline_ns < next_check ? deadline_ns : next_check;
+		/* a participant's death cuts the wait short: check at once */
+		if (wait_round_event(b, k, target, until) == WAIT_DEATH)
+			next_check = 0;
 	}
 }
 
-POOTER_API int pooter_emit(struct pooter_emitter *em, const void *payload,
-			   size_t len, uint64_t *roundp)
+/*
+ * Contribute payload to the open round, opening one if none is open.  With
+ * wait_space, a full ring is waited out for up to the timeout; without, it
+ * is -EAGAIN at once.  On success *v is the round as our emit left it and
+ * *decided says whether our emit resolved it.
+ */
+int round_contribute(struct pooter_emitter *em, const void *payload,
+		     size_t len, bool wait_space, struct round_view *vp,
+		     bool *decidedp)
 {
 	struct pooter_broker *b;
 	struct round_view v;
@@ -368,6 +378,13 @@ POOTER_API int pooter_emit(struct pooter_emitter *em, const void *payload,
 			err = round_open(b, &v, now_ns());
 		if (err != -EAGAIN)
 			break;
+		if (!wait_space) {
+			broker_unlock(b);
+			return set_error(-EAGAIN,
+					 "broker %s: every ring record is still "
+					 "held by consumers",
+					 b->name);
+		}
 
 		/* every record held: wait for one, up to the timeout */
 		if (!space_deadline)
@@ -428,12 +445,26 @@ POOTER_API int pooter_emit(struct pooter_emitter *em, const void *payload,
 	if (decided)
 		round_finish(b, &d);
 	broker_unlock(b);
+	*vp = v;
+	*decidedp = decided;
+	return 0;
+}
 
+POOTER_API int pooter_emit(struct pooter_emitter *em, const void *payload,
+			   size_t len, uint64_t *roundp)
+{
+	struct round_view v;
+	bool decided;
+	int err;
+
+	err = round_contribute(em, payload, len, true, &v, &decided);
+	if (err)
+		return err;
 	if (roundp)
 		*roundp = v.number;
 	if (decided)
 		return 0;
-	return round_wait(em, &v);
+	return round_wait(em, v.number, v.deadline_ns);
 }
 
 POOTER_API int pooter_round_cancel(struct pooter_broker *b)
