@@ -677,7 +677,8 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 	if ((v & 0xff) > SHM_OUTCOME_MAX)
 		problem(p, "broker %s: last outcome code %llu unknown", b->name,
 			(unsigned long long)(v & 0xff));
-	if ((uint32_t)READ_ONCE(st->round.word) != READ_ONCE(st->round.ctl))
+	if (ctl_of(READ_ONCE(st->round.word)) !=
+	    (READ_ONCE(st->round.ctl) & ~FUTEX_SLEEPERS))
 		problem(p, "broker %s: round futex word out of step with the "
 			"round (next caller repairs it)", b->name);
 	v = READ_ONCE(st->journal.committed);

@@ -123,7 +123,7 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 					 b->name, c->name);
 		}
 		/* read before looking, so a publication after it wakes us */
-		seq = load_acquire(&b->st->round.pub);
+		seq = futex_value(&b->st->round.pub);
 		received = READ_ONCE(sc->received);
 		i = record_next(b, c->slot, received);
 		if (i >= 0) {
@@ -151,7 +151,7 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 			return -ETIMEDOUT;
 		/* wake now and then to enforce deadlines nobody else does */
 		until = now + LIVENESS_PERIOD_NS;
-		futex_wait_abs(&b->st->round.pub, seq,
+		futex_sleep(&b->st->round.pub, seq,
 			       deadline < until ? deadline : until);
 	}
 }

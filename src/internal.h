@@ -186,11 +186,86 @@ static inline void futex_wake_one(uint32_t *word)
 	syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-/* Bump a wake-up counter and wake everyone sleeping on it. */
+/*
+ * Futex words carry FUTEX_SLEEPERS in bit 31: a sleeper sets it (CAS) before
+ * it sleeps on the word, and whoever changes the word exchanges it and makes
+ * the wake syscall only if the bit was set.  No sleeper, no syscall.  The
+ * CAS and the exchange are both SEQ_CST on the same word, so either the
+ * sleeper's CAS fails (the word changed: it does not sleep) or the exchange
+ * returns the bit (it wakes).
+ */
+#define FUTEX_SLEEPERS 0x80000000u
+
+/* A futex word's value, without the sleepers bit (acquire). */
+static inline uint32_t futex_value(uint32_t *word)
+{
+	return load_acquire(word) & ~FUTEX_SLEEPERS;
+}
+
+/* The ctl futex value mirroring a round word. */
+static inline uint32_t ctl_of(uint64_t round_word)
+{
+	return (uint32_t)round_word & ~FUTEX_SLEEPERS;
+}
+
+/* Store val (without the bit) and wake the sleepers, if any. */
+static inline void futex_publish(uint32_t *word, uint32_t val)
+{
+	if (__atomic_exchange_n(word, val, __ATOMIC_SEQ_CST) & FUTEX_SLEEPERS)
+		futex_wake_all(word);
+}
+
+/* Bump a wake-up counter and wake its sleepers, if any. */
 static inline void wake_counter(uint32_t *word)
 {
-	__atomic_fetch_add(word, 1, __ATOMIC_RELEASE);
-	futex_wake_all(word);
+	uint32_t old = __atomic_load_n(word, __ATOMIC_RELAXED);
+
+	while (!__atomic_compare_exchange_n(word, &old,
+					    (old + 1) & ~FUTEX_SLEEPERS, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		;
+	if (old & FUTEX_SLEEPERS)
+		futex_wake_all(word);
+}
+
+/* Announce a sleeper on word while it holds val; false once it changed. */
+static inline bool futex_mark_sleeper(uint32_t *word, uint32_t val)
+{
+	uint32_t cur = val;
+
+	if (__atomic_compare_exchange_n(word, &cur, val | FUTEX_SLEEPERS, false,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return true;
+	return cur == (val | FUTEX_SLEEPERS);
+}
+
+/* Sleep while *word holds val (see futex_wait_abs() for the returns). */
+static inline int futex_sleep(uint32_t *word, uint32_t val, uint64_t abs_ns)
+{
+	if (!futex_mark_sleeper(word, val))
+		return 0;
+	return futex_wait_abs(word, val | FUTEX_SLEEPERS, abs_ns);
+}
+
+/*
+ * Spin while *word holds val, for at most budget_ns: when the event comes
+ * within microseconds, a sleep and a wake cost more than the wait.
+ */
+static inline bool spin_while(uint32_t *word, uint32_t val, uint64_t budget_ns)
+{
+	uint64_t start;
+
+	if (!budget_ns)
+		return false;
+	start = now_ns();
+	do {
+		for (int i = 0; i < 64; i++) {
+			if (futex_value(word) != val)
+				return true;
+			cpu_relax();
+		}
+	} while (now_ns() - start < budget_ns);
+	return false;
 }
 
 /* --- error.c --- */
@@ -243,6 +318,8 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 		     size_t len, bool wait_space, struct round_view *v,
 		     bool *decided);
 int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
+
+uint64_t spin_budget(struct pooter_broker *b, unsigned int processes);
 
 /* --- uring.c --- */
 enum wait_event {

@@ -61,7 +61,7 @@ static void broker_repair(struct pooter_broker *b)
 	}
 	b->txn_n = 0;
 	/* pairs with the acquire load of ctl in the outcome waiters */
-	store_release(&r->ctl, (uint32_t)READ_ONCE(r->word));
+	__atomic_store_n(&r->ctl, ctl_of(READ_ONCE(r->word)), __ATOMIC_SEQ_CST);
 	futex_wake_all(&r->ctl);
 	wake_counter(&r->pub);
 	wake_counter(&r->space);

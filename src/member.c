@@ -190,10 +190,10 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 			goto err_unlock;
 		}
 		/* wait for the round to close, enforcing what a waiter must */
-		ctl = load_acquire(&r->ctl);
+		ctl = futex_value(&r->ctl);
 		broker_unlock(b);
 		until = now_ns() + LIVENESS_PERIOD_NS;
-		futex_wait_abs(&r->ctl, ctl,
+		futex_sleep(&r->ctl, ctl,
 			       v.deadline_ns < until ? v.deadline_ns : until);
 		err = broker_enter(b);
 		if (err)

@@ -23,6 +23,10 @@
 
 #include "internal.h"
 
+#define SPIN_LONG_NS (50 * 1000ull)	/* processes <= CPUs */
+#define SPIN_SHORT_NS (5 * 1000ull)	/* more processes than CPUs */
+#define QUICK_SLEEP_NS (10 * NSEC_PER_MSEC)
+
 struct decision {
 	uint64_t word;
 	bool published;
@@ -151,9 +155,8 @@ static void round_finish(struct pooter_broker *b, const struct decision *d)
 {
 	struct shm_round *r = &b->st->round;
 
-	/* pairs with the acquire load of ctl in round_wait() */
-	store_release(&r->ctl, (uint32_t)d->word);
-	futex_wake_all(&r->ctl);
+	/* pairs with the acquire load of ctl in round_wait(): one wake, all */
+	futex_publish(&r->ctl, ctl_of(d->word));
 	/* a published record wakes consumers; a freed one, emitters */
 	wake_counter(d->published ? &r->pub : &r->space);
 }
@@ -246,9 +249,29 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
 	txn_set(b, &r->deadline_ns, now + timeout_ms * NSEC_PER_MSEC);
 	txn_set(b, &r->word, (k << 1) | 1);
 	txn_commit(b);
-	store_release(&r->ctl, (uint32_t)((k << 1) | 1));
+	futex_publish(&r->ctl, ctl_of((k << 1) | 1));
 	TEST_POINT("round-opened");
 	return round_load(b, v);
+}
+
+/*
+ * How long a waiter may spin before sleeping.  Spinning pays while the
+ * process it waits for has a CPU of its own; when the processes taking part
+ * outnumber the online CPUs, a spinner would take the CPU from the very
+ * process it waits for, so it barely spins.
+ */
+uint64_t spin_budget(struct pooter_broker *b, unsigned int processes)
+{
+	static long cached;
+	long cpus = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+
+	if (!cpus) {
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		__atomic_store_n(&cached, cpus, __ATOMIC_RELAXED);
+	}
+	if (cpus < 2)
+		return 0;
+	return processes <= (unsigned long)cpus ? SPIN_LONG_NS : SPIN_SHORT_NS;
 }
 
 /*
@@ -286,24 +309,31 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 {
 	struct pooter_broker *b = em->broker;
 	struct shm_round *r = &b->st->round;
-	uint32_t target = (uint32_t)((k << 1) | 1);
+	uint32_t target = ctl_of((k << 1) | 1);
 	uint64_t period = wait_liveness_period(b);
 	uint64_t next_check = now_ns() + period;
+	unsigned int consumers = 0;
+	bool slept = false;
 	int err;
+
+	for (uint32_t i = 0; i < b->max_consumers; i++)
+		consumers += READ_ONCE(shm_consumer(b, i)->owner) != 0;
+	spin_while(&r->ctl, target,
+		   spin_budget(b, READ_ONCE(r->nparts) + consumers));
 
 	for (;;) {
 		uint64_t now, until;
 
-		/* acquire: pairs with the release in round_finish() */
-		if (load_acquire(&r->ctl) != target) {
+		/* acquire: pairs with the exchange in round_finish() */
+		if (futex_value(&r->ctl) != target) {
 			err = round_result(b, em->slot, k);
 			if (err != -EINPROGRESS)
 				return err;
 			/* ctl out of step with the word: repair under the lock */
 			broker_lock(b);
-			store_release(&r->ctl, (uint32_t)READ_ONCE(r->word));
+			futex_publish(&r->ctl, ctl_of(READ_ONCE(r->word)));
 			broker_unlock(b);
-			if (load_acquire(&r->ctl) != target &&
+			if (futex_value(&r->ctl) != target &&
 			    round_result(b, em->slot, k) == -EINPROGRESS)
 				return set_error(-EPROTO,
 						 "broker %s: round word changed "
@@ -324,6 +354,17 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 			continue;
 		}
 		until = deadline_ns < next_check ? deadline_ns : next_check;
+		if (!slept) {
+			/*
+			 * Most rounds end within milliseconds: a plain futex
+			 * sleep first, and the pidfd watch only if it lasts.
+			 */
+			slept = true;
+			if (until > now + QUICK_SLEEP_NS)
+				until = now + QUICK_SLEEP_NS;
+			futex_sleep(&r->ctl, target, until);
+			continue;
+		}
 		/* a participant's death cuts the wait short: check at once */
 		if (wait_round_event(b, k, target, until) == WAIT_DEATH)
 			next_check = 0;
@@ -372,7 +413,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 					 b->name, em->name);
 		}
 		/* read before looking for a record, so no release is missed */
-		space_seq = load_acquire(&b->st->round.space);
+		space_seq = futex_value(&b->st->round.space);
 		err = round_load(b, &v);
 		if (!err && !v.open)
 			err = round_open(b, &v, now_ns());
@@ -396,7 +437,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 					 "broker %s: every ring record is still "
 					 "held by consumers",
 					 b->name);
-		futex_wait_abs(&b->st->round.space, space_seq,
+		futex_sleep(&b->st->round.space, space_seq,
 			       space_deadline < now_ns() + LIVENESS_PERIOD_NS
 				       ? space_deadline
 				       : now_ns() + LIVENESS_PERIOD_NS);

@@ -169,7 +169,7 @@ enum wait_event wait_round_event(struct pooter_broker *b, uint64_t k,
 	int fds[POOTER_EMITTERS_MAX], nfds = 0;
 
 	if (!ring) {
-		futex_wait_abs(&r->ctl, target, until_ns);
+		futex_sleep(&r->ctl, target, until_ns);
 		return WAIT_WOKEN;
 	}
 
@@ -192,9 +192,11 @@ enum wait_event wait_round_event(struct pooter_broker *b, uint64_t k,
 			fds[nfds++] = fd;
 	}
 
+	if (!futex_mark_sleeper(&r->ctl, target))
+		return WAIT_WOKEN;
 	sqe = io_uring_get_sqe(ring);
-	pooter_prep_futex_wait(sqe, &r->ctl, target, FUTEX_BITSET_MATCH_ANY,
-			       FUTEX2_SIZE_U32, 0);
+	pooter_prep_futex_wait(sqe, &r->ctl, target | FUTEX_SLEEPERS,
+			       FUTEX_BITSET_MATCH_ANY, FUTEX2_SIZE_U32, 0);
 	sqe->user_data = UD_FUTEX;
 	queued++;
 	abs_timespec(&ts, until_ns);
@@ -216,7 +218,7 @@ enum wait_event wait_round_event(struct pooter_broker *b, uint64_t k,
 		io_uring_queue_exit(ring);
 		free(ring);
 		b->wait_ring = NULL;
-		futex_wait_abs(&r->ctl, target, until_ns);
+		futex_sleep(&r->ctl, target, until_ns);
 		return WAIT_WOKEN;
 	}
 
@@ -315,19 +317,26 @@ static int async_check(struct io_uring *ring, uint64_t user_data)
 	return 0;
 }
 
+static int prep_nop(struct io_uring *ring, uint64_t user_data);
+
 /*
  * Queue a futex wait for *word to leave val, linked to a timeout at abs_ns
- * (UINT64_MAX: none).  ts must live until the SQEs are submitted.
+ * (UINT64_MAX: none), or a NOP if it already left.  ts must live until the
+ * SQEs are submitted.
  */
 static int prep_futex_wait(struct io_uring *ring, uint32_t *word, uint32_t val,
 			   uint64_t abs_ns, int64_t ts_store[2],
 			   uint64_t user_data)
 {
 	struct __kernel_timespec *ts = (struct __kernel_timespec *)ts_store;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_sqe *sqe;
 
-	pooter_prep_futex_wait(sqe, word, val, FUTEX_BITSET_MATCH_ANY,
-			       FUTEX2_SIZE_U32, 0);
+	/* the waker wakes only if told someone sleeps: tell it */
+	if (!futex_mark_sleeper(word, val))
+		return prep_nop(ring, user_data);
+	sqe = io_uring_get_sqe(ring);
+	pooter_prep_futex_wait(sqe, word, val | FUTEX_SLEEPERS,
+			       FUTEX_BITSET_MATCH_ANY, FUTEX2_SIZE_U32, 0);
 	sqe->user_data = user_data;
 	if (abs_ns == UINT64_MAX)
 		return 1;
@@ -370,7 +379,7 @@ POOTER_API int pooter_emit_submit(struct pooter_emitter *em,
 	t->round = v.number;
 	t->deadline_ns = v.deadline_ns;
 	t->outcome = decided ? 0 : -EINPROGRESS;
-	t->priv_wait = (uint32_t)((v.number << 1) | 1);
+	t->priv_wait = ctl_of((v.number << 1) | 1);
 	t->priv_next_check = now_ns() + LIVENESS_PERIOD_NS;
 	return 0;
 }
@@ -431,10 +440,10 @@ POOTER_API int pooter_round_complete(struct io_uring *ring,
 
 	if (t->outcome == -EINPROGRESS) {
 		/* a word out of step with the round would spin: repair it */
-		if (load_acquire(&r->ctl) != t->priv_wait &&
+		if (futex_value(&r->ctl) != t->priv_wait &&
 		    round_result(b, t->emitter->slot, t->round) == -EINPROGRESS) {
 			broker_lock(b);
-			store_release(&r->ctl, (uint32_t)READ_ONCE(r->word));
+			futex_publish(&r->ctl, ctl_of(READ_ONCE(r->word)));
 			broker_unlock(b);
 		}
 		now = now_ns();
@@ -476,7 +485,7 @@ static int consume_arm(struct io_uring *ring, struct pooter_consumer *c,
 	if (err)
 		return err;
 	/* read before looking, so a publication after it fails the wait */
-	seq = load_acquire(&b->st->round.pub);
+	seq = futex_value(&b->st->round.pub);
 	ready = consumer_has_delivery(c);
 	broker_unlock(b);
 	if (ready)

@@ -232,7 +232,7 @@ static int consumer_main(void *argp)
 		C_EQ(pooter_release(c, d), 0);
 	}
 	pooter_consumer_leave(c);
-	pooter_broker_close(b);
+	h_close(b);
 	return 0;
 }
 
@@ -488,7 +488,7 @@ static int trial(unsigned int seed)
 	assert_int_equal(pooter_release(c, d), 0);
 	pooter_emitter_leave(e);
 	pooter_consumer_leave(c);
-	pooter_broker_close(b);
+	h_close(b);
 	pooter_broker_unlink(broker_name);
 	return kills;
 }

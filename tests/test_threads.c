@@ -124,7 +124,7 @@ static void test_threads_share_a_broker(void **state)
 		assert_int_equal(res[i].rounds, ROUNDS);
 	}
 	pthread_barrier_destroy(&joined);
-	pooter_broker_close(b);
+	h_close(b);
 	assert_int_equal(pooter_broker_unlink(broker_name), 0);
 }
 
