@@ -129,7 +129,7 @@ struct pooter_broker_stat {
 	int round_state;		/* enum pooter_round_state */
 	uint64_t round;			/* its number; rounds count from 1 */
 	int round_outcome;		/* when closed: 0 or -ETIMEDOUT, ... */
-	uint64_t round_opened_ns;	/* CLOCK_MONOTONIC */
+	uint64_t round_opened_ns;	/* CLOCK_MONOTONIC; kept once closed */
 	uint64_t round_deadline_ns;	/* CLOCK_MONOTONIC, absolute */
 	unsigned int round_participants;
 	unsigned int round_emitted;
@@ -322,8 +322,13 @@ int pooter_round_cancel(struct pooter_broker *broker);
  * Closing: pooter_emitter_leave() and pooter_consumer_leave() queue and
  * submit an IORING_OP_ASYNC_CANCEL for each wait still armed on the handle;
  * their CQEs (res -ECANCELED) still arrive on the ring and must not be passed
- * to pooter_*_complete().  The kernel holds no pointer into the handle, and
- * the futex words are keyed by file offset, so unmapping is safe.
+ * to pooter_*_complete().  So leave before io_uring_queue_exit() of a ring
+ * that still has waits armed.  The kernel holds no pointer into the handle,
+ * and the futex words are keyed by file offset, so unmapping is safe.
+ *
+ * A wait's CQE with an error other than a wake, a timeout or a cancel (for
+ * example -EINVAL on an IORING_SETUP_IOPOLL ring) is returned by the
+ * *_complete() call as that error, and the wait is not re-armed.
  *
  * Where io_uring or IORING_OP_FUTEX_WAIT (Linux 6.7) is unavailable, or
  * POOTER_NO_URING=1 is set, these return -EOPNOTSUPP and pooter_last_error()

@@ -491,7 +491,31 @@ static void stat_fill(struct pooter_broker *b, const struct round_view *v,
 		st->round_emitted = v->nemitted;
 		st->round_fixed = v->fixed;
 	} else if (v->number) {
+		uint64_t open_ns = READ_ONCE(r->open_ns);
+		uint64_t deadline_ns = READ_ONCE(r->deadline_ns);
+		uint64_t nparts = READ_ONCE(r->nparts);
+		uint64_t rec = READ_ONCE(r->record);
+
 		st->round_state = POOTER_ROUND_CLOSED;
+		/* the last round's words stay in the segment: checked, shown */
+		if (deadline_ns >= open_ns &&
+		    deadline_ns - open_ns <=
+			    (uint64_t)POOTER_TIMEOUT_MAX_MS * NSEC_PER_MSEC) {
+			st->round_opened_ns = open_ns;
+			st->round_deadline_ns = deadline_ns;
+		}
+		if (nparts <= b->max_emitters) {
+			st->round_participants = (unsigned int)nparts;
+			st->round_fixed = READ_ONCE(r->fixed) != 0;
+		}
+		/* its record tells how many emitted, until a round reuses it */
+		if (rec < b->depth &&
+		    READ_ONCE(shm_record(b, (uint32_t)rec)->round) == v->number) {
+			uint64_t n = READ_ONCE(shm_record(b, (uint32_t)rec)->nemitted);
+
+			if (n <= nparts)
+				st->round_emitted = (unsigned int)n;
+		}
 		if ((outcome >> 8) == v->number &&
 		    (outcome & 0xff) <= SHM_OUTCOME_MAX)
 			st->round_outcome =

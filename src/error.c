@@ -40,7 +40,7 @@ POOTER_API const char *pooter_strerror(int err)
 	case 0:
 		return "Success: the round resolved";
 	case ETIMEDOUT:
-		return "Round timed out: a participant did not emit before the deadline";
+		return "Timed out: a round's deadline passed before every participant emitted, or a wait's timeout expired";
 	case ECANCELED:
 		return "Round cancelled: a participant left or an operator cancelled it";
 	case EOWNERDEAD:

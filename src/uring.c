@@ -422,6 +422,18 @@ POOTER_API int pooter_prep_round_wait(struct io_uring *ring,
 	return ret;
 }
 
+/*
+ * What a wait's CQE may say: woken (0), the word had already changed
+ * (-EAGAIN), the link timeout fired (-ECANCELED, -ETIME), or a signal.
+ * Anything else (-EINVAL from an IOPOLL ring, say) is an error: re-arming
+ * would only get it again.
+ */
+static bool cqe_is_wake(const struct io_uring_cqe *cqe)
+{
+	return cqe->res >= 0 || cqe->res == -EAGAIN || cqe->res == -ECANCELED ||
+	       cqe->res == -ETIME || cqe->res == -EINTR;
+}
+
 POOTER_API int pooter_round_complete(struct io_uring *ring,
 				     struct pooter_ticket *t,
 				     const struct io_uring_cqe *cqe)
@@ -435,6 +447,14 @@ POOTER_API int pooter_round_complete(struct io_uring *ring,
 		return set_error(-EINVAL, "ticket or cqe is NULL");
 	if (pooter_cqe_is_aux(cqe))
 		return 0;
+	err = pooter_uring_supported();
+	if (err)
+		return err;
+	if (!cqe_is_wake(cqe)) {
+		armed_del(&t->emitter->armed, ring, t->priv_user_data);
+		return set_error(cqe->res, "round wait failed on the ring: %s",
+				 strerror(-cqe->res));
+	}
 	b = t->emitter->broker;
 	r = &b->st->round;
 
@@ -524,6 +544,14 @@ POOTER_API int pooter_consume_complete(struct io_uring *ring,
 		return set_error(-EINVAL, "consumer, cqe or delivery is NULL");
 	if (pooter_cqe_is_aux(cqe))
 		return 0;
+	err = pooter_uring_supported();
+	if (err)
+		return err;
+	if (!cqe_is_wake(cqe)) {
+		armed_del(&c->armed, ring, cqe->user_data);
+		return set_error(cqe->res, "consume wait failed on the ring: %s",
+				 strerror(-cqe->res));
+	}
 	err = pooter_consume(c, 0, dp);
 	if (err != -ETIMEDOUT) {
 		armed_del(&c->armed, ring, cqe->user_data);
