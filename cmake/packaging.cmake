@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: MIT
+#
+# packaging.cmake - how pooter installs and ships: the CMake package
+# (find_package(pooter) -> pooter::pooter), the man pages, the examples'
+# sources, and the Debian packages cpack makes of it all.
+#
+# Included at the very end of the top-level CMakeLists.txt, once every target
+# and install rule exists.  The install rules of the library itself live next
+# to it in src/CMakeLists.txt, in two components:
+#
+#   runtime  libpooter.so.0*                        -> libpooter0
+#   dev      header, libpooter.so, libpooter.a,     -> libpooter-dev
+#            pooter.pc, CMake package, man3, man7
+#   tools    pooter-shm, pooter-demo, man1          -> pooter-tools
+#
+# Install rules that name no component (tools/ at the time of writing) land
+# in CMake's "Unspecified" component, which is packaged with the tools.
+#
+# What does not live here: the library's targets and pooter.pc (src/), the
+# tools and pooter-shm(1) (tools/), the man pages themselves (man/).
+
+include(CMakePackageConfigHelpers)
+
+# --- the CMake package ----------------------------------------------------
+
+set(POOTER_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/pooter)
+
+# Installed, they are pooter::pooter_shared and pooter::pooter_static;
+# pooterConfig.cmake makes pooter::pooter one of them.
+set_target_properties(pooter PROPERTIES EXPORT_NAME pooter_shared)
+set_target_properties(pooter_static PROPERTIES EXPORT_NAME pooter_static)
+
+# The same names for a project that has pooter as a subdirectory
+# (add_subdirectory, FetchContent), so it links as an installed one would.
+if(NOT TARGET pooter::pooter)
+	add_library(pooter::pooter ALIAS pooter)
+	add_library(pooter::pooter_shared ALIAS pooter)
+	add_library(pooter::pooter_static ALIAS pooter_static)
+endif()
+
+install(EXPORT pooterTargets
+	NAMESPACE pooter::
+	DESTINATION ${POOTER_CMAKE_DIR}
+	COMPONENT dev)
+configure_package_config_file(
+	${CMAKE_CURRENT_LIST_DIR}/pooterConfig.cmake.in
+	${PROJECT_BINARY_DIR}/pooterConfig.cmake
+	INSTALL_DESTINATION ${POOTER_CMAKE_DIR})
+# The soname changes with the major version, so does compatibility.
+write_basic_package_version_file(
+	${PROJECT_BINARY_DIR}/pooterConfigVersion.cmake
+	VERSION ${PROJECT_VERSION}
+	COMPATIBILITY SameMajorVersion)
+install(FILES
+	${PROJECT_BINARY_DIR}/pooterConfig.cmake
+	${PROJECT_BINARY_DIR}/pooterConfigVersion.cmake
+	DESTINATION ${POOTER_CMAKE_DIR}
+	COMPONENT dev)
+
+# --- man pages and examples -----------------------------------------------
+
+# Section 3 (one page per exported function, aliases as symlinks, which
+# install keeps) and section 7 go with the header; pooter-shm(1) is
+# installed by tools/pooter-shm with the tool.
+file(GLOB POOTER_MAN3 CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/man/*.3)
+file(GLOB POOTER_MAN7 CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/man/*.7)
+if(POOTER_MAN3)
+	install(FILES ${POOTER_MAN3}
+		DESTINATION ${CMAKE_INSTALL_MANDIR}/man3 COMPONENT dev)
+endif()
+if(POOTER_MAN7)
+	install(FILES ${POOTER_MAN7}
+		DESTINATION ${CMAKE_INSTALL_MANDIR}/man7 COMPONENT dev)
+endif()
+
+file(GLOB POOTER_EXAMPLE_SOURCES CONFIGURE_DEPENDS
+	${PROJECT_SOURCE_DIR}/docs/examples/*.c)
+if(POOTER_EXAMPLE_SOURCES)
+	install(FILES ${POOTER_EXAMPLE_SOURCES}
+		DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT dev)
+endif()
+
+# --- Debian packages: cpack -G DEB ----------------------------------------
+
+# Everything installed under one prefix, the one configured: pooter.pc
+# records it, so the packages must install there too.  Configure with
+# -DCMAKE_INSTALL_PREFIX=/usr for packages a Debian system can take (that
+# also gives the multiarch libdir, lib/<triplet>).
+# (For DEB only, through CPACK_PROJECT_CONFIG_FILE: a source package has
+# no prefix.)
+file(WRITE ${PROJECT_BINARY_DIR}/CPackProjectConfig.cmake
+	"# written by cmake/packaging.cmake: read by cpack for each generator\n"
+	"if(CPACK_GENERATOR STREQUAL \"DEB\")\n"
+	"\tset(CPACK_PACKAGING_INSTALL_PREFIX \"${CMAKE_INSTALL_PREFIX}\")\n"
+	"endif()\n")
+set(CPACK_PROJECT_CONFIG_FILE ${PROJECT_BINARY_DIR}/CPackProjectConfig.cmake)
+if(NOT CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+	message(STATUS "pooter: packages would install into ${CMAKE_INSTALL_PREFIX}; "
+		"for Debian packages configure with -DCMAKE_INSTALL_PREFIX=/usr")
+endif()
+
+set(POOTER_PACKAGE_CONTACT "pooter developers <pooter@localhost>" CACHE STRING
+	"Maintainer field of the packages cpack makes")
+set(POOTER_PACKAGE_RELEASE 1 CACHE STRING
+	"Debian revision of the packages cpack makes")
+
+set(CPACK_PACKAGE_NAME pooter)
+set(CPACK_PACKAGE_VENDOR "pooter")
+set(CPACK_PACKAGE_CONTACT "${POOTER_PACKAGE_CONTACT}")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
+set(CPACK_PACKAGE_DIRECTORY ${PROJECT_BINARY_DIR}/packages)
+set(CPACK_GENERATOR DEB)
+set(CPACK_SOURCE_GENERATOR TGZ)
+set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build[^/]*/" "/out/")
+
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_GROUPING ONE_PER_GROUP)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_RELEASE ${POOTER_PACKAGE_RELEASE})
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# Stripped, as Debian ships binaries; the build tree keeps the symbols.
+set(CPACK_STRIP_FILES ON)
+set(POOTER_DEB_VERSION ${PROJECT_VERSION}-${POOTER_PACKAGE_RELEASE})
+
+# Descriptions: the first line is the package's synopsis (Debian policy
+# 3.4).  CPACK_PACKAGE_DESCRIPTION_SUMMARY stays unset on purpose: CPackDeb
+# would put it above every package's own synopsis.
+set(POOTER_DESCRIPTION_BODY "Emitters promise a broker, a named shared-memory segment, to emit
+together: when all have, the round resolves and its payloads go to every
+consumer, exactly once.  When one dies, leaves or misses the deadline, the
+round is cancelled.  There is no daemon: the processes drive the broker
+with atomics, futexes and io_uring.")
+
+# Which components exist is known only now, after every install rule.
+get_cmake_property(POOTER_INSTALL_COMPONENTS COMPONENTS)
+set(CPACK_COMPONENTS_ALL "")
+foreach(comp IN LISTS POOTER_INSTALL_COMPONENTS)
+	if(comp MATCHES "^(runtime|dev|tools|Unspecified)$")
+		list(APPEND CPACK_COMPONENTS_ALL ${comp})
+	else()
+		message(WARNING "pooter: install component \"${comp}\" is in no "
+			"package; add it to cmake/packaging.cmake")
+	endif()
+endforeach()
+
+# libpooter0: the shared library, nothing else (Debian's policy for
+# library packages: its name carries the soname).
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libpooter0)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
+set(CPACK_COMPONENT_RUNTIME_DISPLAY_NAME "libpooter0")
+set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "rounds of promises among processes - shared library
+${POOTER_DESCRIPTION_BODY}
+
+This package holds the shared library.")
+
+# libpooter-dev: exactly this libpooter0, and liburing-dev because pooter.pc
+# requires liburing.pc and the static library needs liburing.
+set(CPACK_DEBIAN_DEV_PACKAGE_NAME libpooter-dev)
+set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
+	"libpooter0 (= ${POOTER_DEB_VERSION}), liburing-dev")
+set(CPACK_COMPONENT_DEV_DISPLAY_NAME "libpooter-dev")
+set(CPACK_DEBIAN_DEV_DESCRIPTION "rounds of promises among processes - development files
+${POOTER_DESCRIPTION_BODY}
+
+This package holds the header, the static library, pooter.pc, the CMake
+package (find_package(pooter), target pooter::pooter), the examples and
+the manual pages of sections 3 and 7.")
+
+# pooter-tools: the tools, whichever component their install rules name.
+set(CPACK_COMPONENT_TOOLS_GROUP tools)
+set(CPACK_COMPONENT_UNSPECIFIED_GROUP tools)
+set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME pooter-tools)
+set(CPACK_DEBIAN_TOOLS_PACKAGE_SECTION utils)
+set(CPACK_DEBIAN_TOOLS_PACKAGE_DEPENDS "libpooter0 (>= ${PROJECT_VERSION})")
+set(CPACK_COMPONENT_GROUP_TOOLS_DISPLAY_NAME "pooter-tools")
+set(CPACK_DEBIAN_TOOLS_DESCRIPTION "rounds of promises among processes - tools
+${POOTER_DESCRIPTION_BODY}
+
+This package holds pooter-shm, which inspects and operates brokers from a
+shell, and the other programs of tools/ (pooter-demo, ...).")
+
+# Dependencies on shared libraries, as dpkg-shlibdeps finds them (libc6,
+# liburing2; libpooter.so.0 is found in the build tree, and named above), a
+# shlibs file for libpooter0, and its ldconfig calls.  CPackDeb needs file(1)
+# to find the ELF files for all three; without it or dpkg-shlibdeps, the
+# dependencies are written by hand and the rest is missing.
+find_program(POOTER_DPKG_SHLIBDEPS dpkg-shlibdeps)
+find_program(POOTER_FILE file)
+mark_as_advanced(POOTER_DPKG_SHLIBDEPS POOTER_FILE)
+if(POOTER_DPKG_SHLIBDEPS AND POOTER_FILE)
+	set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+	get_target_property(POOTER_LIB_DIR pooter LIBRARY_OUTPUT_DIRECTORY)
+	if(NOT POOTER_LIB_DIR)
+		get_target_property(POOTER_LIB_DIR pooter BINARY_DIR)
+	endif()
+	set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${POOTER_LIB_DIR})
+	set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+	set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
+else()
+	message(STATUS "pooter: no dpkg-shlibdeps or no file(1): Debian "
+		"packages without shlibs and ldconfig calls (install dpkg-dev, file)")
+	set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "libc6, liburing2")
+	string(APPEND CPACK_DEBIAN_TOOLS_PACKAGE_DEPENDS ", libc6, liburing2")
+endif()
+
+# Debian wants gzipped manual pages and a copyright file in every package:
+# done in cpack's staging tree, so that cmake --install is not affected.
+set(CPACK_PRE_BUILD_SCRIPTS ${CMAKE_CURRENT_LIST_DIR}/cpack-debian-tree.cmake)
+
+include(CPack)
