@@ -370,13 +370,29 @@ out:
 	return err;
 }
 
+/* Pids and CLOCK_MONOTONIC deadlines mean other things in other namespaces. */
+static void namespace_check(const struct shm_header *h, const char *name,
+			    struct problems *p)
+{
+	uint64_t pidns = self_ns_inode("pid"), timens = self_ns_inode("time");
+
+	if (h->pidns && pidns && h->pidns != pidns)
+		problem(p, "broker %s: created in another pid namespace "
+			"(inode %llu, ours %llu)", name,
+			(unsigned long long)h->pidns, (unsigned long long)pidns);
+	if (h->timens && timens && h->timens != timens)
+		problem(p, "broker %s: created in another time namespace "
+			"(inode %llu, ours %llu)", name,
+			(unsigned long long)h->timens,
+			(unsigned long long)timens);
+}
+
 POOTER_API int pooter_broker_open(const char *name,
 				  struct pooter_broker **brokerp)
 {
 	struct problems p = { 0 };
 	struct shm_header h;
 	struct layout l;
-	uint64_t pidns, timens;
 	void *base;
 	int err;
 
@@ -387,14 +403,10 @@ POOTER_API int pooter_broker_open(const char *name,
 	if (err)
 		return err;
 
-	pidns = self_ns_inode("pid");
-	timens = self_ns_inode("time");
-	if ((h.pidns && pidns && h.pidns != pidns) ||
-	    (h.timens && timens && h.timens != timens)) {
+	namespace_check(&h, name, &p);
+	if (p.count) {
 		munmap(base, l.size);
-		return set_error(-EXDEV,
-				 "broker %s: created in another %s namespace",
-				 name, h.pidns != pidns ? "pid" : "time");
+		return set_error(-EXDEV, "%s", pooter_last_error());
 	}
 	err = broker_new(name, base, &h, &l, brokerp);
 	if (err)
@@ -533,6 +545,7 @@ POOTER_API int pooter_broker_stat(struct pooter_broker *b,
 				  struct pooter_broker_stat *st)
 {
 	struct round_view v;
+	uint64_t timeout;
 	int err;
 
 	if (!st)
@@ -541,8 +554,14 @@ POOTER_API int pooter_broker_stat(struct pooter_broker *b,
 	if (err)
 		return err;
 	err = round_load(b, &v);
-	if (!err)
+	timeout = READ_ONCE(b->st->stats.timeout_ms);
+	if (!err && (timeout == 0 || timeout > POOTER_TIMEOUT_MAX_MS))
+		err = set_error(-EPROTO, "broker %s: timeout %llu ms out of "
+				"bounds", b->name, (unsigned long long)timeout);
+	if (!err) {
 		stat_fill(b, &v, st);
+		st->timeout_ms = (unsigned int)timeout;
+	}
 	broker_unlock(b);
 	return err;
 }
@@ -675,6 +694,10 @@ POOTER_API int pooter_broker_foreach_record(
 					   : -EPROTO;
 		infos[i].payloads = n <= b->max_emitters ? (unsigned int)n : 0;
 		infos[i].holders = READ_ONCE(rec->pending);
+		/* published, but nobody left to release it: free to reuse */
+		if (infos[i].state == POOTER_RECORD_PUBLISHED &&
+		    !infos[i].holders)
+			infos[i].state = POOTER_RECORD_FREE;
 		if (infos[i].state == POOTER_RECORD_FREE)
 			infos[i].payloads = 0;
 	}
@@ -788,6 +811,7 @@ POOTER_API int pooter_broker_check(const char *name,
 		munmap(base, l.size);
 		return err;
 	}
+	namespace_check(&h, name, &p);
 	state_check(b, &p);
 	pooter_broker_close(b);
 	return p.count;

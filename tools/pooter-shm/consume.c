@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * consume.c - pooter-shm consume: join a broker as a consumer and print the
+ * rounds delivered to it, as text or as one JSON document per line.
+ *
+ * The consumer leaves before the process exits, whatever ends it (the
+ * count, --timeout, SIGINT, SIGTERM, a reader that went away), so that no
+ * dead slot is left behind to hold ring records until someone reaps it.
+ * That is why the wait is cut into slices: pooter_consume() resumes after
+ * a signal, so the loop is what notices one.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+
+#include "shm.h"
+
+#define CONSUME_SLICE_MS 250
+
+static volatile sig_atomic_t consume_stop;
+
+static void consume_on_signal(int sig)
+{
+	consume_stop = 1;
+}
+
+/* A name from the segment, bounded and terminated before any use. */
+static void copy_name(char *dst, const char *src)
+{
+	size_t len = src ? strnlen(src, POOTER_NAME_MAX) : 0;
+
+	memcpy(dst, src ? src : "", len);
+	dst[len] = '\0';
+}
+
+static void print_text(FILE *out, const struct pooter_delivery *d)
+{
+	char name[POOTER_NAME_MAX + 1];
+	unsigned int i;
+
+	if (d->outcome) {
+		fprintf(out, "round %llu cancelled: %s (%s)\n",
+			(unsigned long long)d->round,
+			pooter_strerror(d->outcome),
+			shm_errno_name(d->outcome));
+		return;
+	}
+	fprintf(out, "round %llu resolved: %u payload%s\n",
+		(unsigned long long)d->round, d->count,
+		d->count == 1 ? "" : "s");
+	for (i = 0; i < d->count; i++) {
+		const struct pooter_payload *p = &d->payloads[i];
+
+		copy_name(name, p->emitter);
+		fputs("  ", out);
+		shm_print_clean(out, name);
+		fprintf(out, " (%zu byte%s): ", p->len, p->len == 1 ? "" : "s");
+		if (shm_text_printable(p->data, p->len)) {
+			size_t len = p->len;
+
+			/* The final newline is the line's own. */
+			if (len && ((const char *)p->data)[len - 1] == '\n')
+				len--;
+			fwrite(p->data, 1, len, out);
+		} else {
+			fputs("hex ", out);
+			shm_print_hex(out, p->data, p->len);
+		}
+		fputc('\n', out);
+	}
+}
+
+static void print_json(FILE *out, const char *broker, const char *consumer,
+		       const struct pooter_delivery *d)
+{
+	char name[POOTER_NAME_MAX + 1];
+	unsigned int i;
+	struct json j;
+
+	json_init(&j, out);
+	json_object_begin(&j, NULL);
+	json_string(&j, "broker", broker);
+	json_string(&j, "consumer", consumer);
+	json_uint(&j, "round", d->round);
+	json_string(&j, "outcome", shm_outcome_name(d->outcome));
+	json_array_begin(&j, "payloads");
+	for (i = 0; !d->outcome && i < d->count; i++) {
+		const struct pooter_payload *p = &d->payloads[i];
+
+		copy_name(name, p->emitter);
+		json_object_begin(&j, NULL);
+		json_string(&j, "emitter", name);
+		json_uint(&j, "len", p->len);
+		/* Text when it is text; base64 always, which keeps every byte. */
+		if (shm_utf8_valid(p->data, p->len) &&
+		    !memchr(p->data, '\0', p->len))
+			json_string_len(&j, "data", p->data, p->len);
+		else
+			json_null(&j, "data");
+		json_base64(&j, "base64", p->data, p->len);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
+	json_end(&j);
+}
+
+static const struct option consume_options[] = {
+	{ "as", required_argument, NULL, 'a' },
+	{ "count", required_argument, NULL, 'n' },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "notices", no_argument, NULL, 'N' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/*
+ * Wait for the next delivery up to timeout_ms (-1: forever), a slice at a
+ * time, until a signal asks to stop (-EINTR).
+ */
+static int consume_next(struct pooter_consumer *consumer, int timeout_ms,
+			const struct pooter_delivery **dp)
+{
+	uint64_t deadline = 0, now;
+	int slice, ret;
+
+	if (timeout_ms >= 0)
+		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
+	for (;;) {
+		if (consume_stop)
+			return -EINTR;
+		slice = CONSUME_SLICE_MS;
+		if (timeout_ms >= 0) {
+			now = shm_now_ns();
+			if (now >= deadline)
+				slice = 0;
+			else if ((deadline - now) / 1000000 < CONSUME_SLICE_MS)
+				slice = (deadline - now + 999999) / 1000000;
+		}
+		ret = pooter_consume(consumer, slice, dp);
+		if (ret != -ETIMEDOUT || (timeout_ms >= 0 && !slice))
+			return ret;
+	}
+}
+
+int cmd_consume(const struct shm_cmd *cmd, int argc, char **argv)
+{
+	const char *name, *as = NULL;
+	char consumer_name[POOTER_NAME_MAX + 1];
+	const struct pooter_delivery *d;
+	struct pooter_consumer *consumer;
+	struct pooter_broker *broker;
+	struct sigaction sa = { 0 };
+	unsigned int count = 1, got = 0, timeout = 0, flags = 0;
+	bool follow = false, have_count = false, json = false;
+	bool have_timeout = false;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "a:n:ft:Njh", consume_options,
+				NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			as = optarg;
+			break;
+		case 'n':
+			ret = shm_parse_uint(cmd, "--count", optarg, 1,
+					     UINT32_MAX, &count);
+			if (ret)
+				return ret;
+			have_count = true;
+			break;
+		case 'f':
+			follow = true;
+			break;
+		case 't':
+			ret = shm_parse_uint(cmd, "--timeout", optarg, 0,
+					     INT32_MAX, &timeout);
+			if (ret)
+				return ret;
+			have_timeout = true;
+			break;
+		case 'N':
+			flags |= POOTER_CONSUMER_NOTICES;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			shm_usage(cmd, stdout);
+			return shm_flush(cmd, stdout);
+		default:
+			return SHM_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return shm_usage_error(cmd, "expects one broker NAME");
+	if (follow && have_count)
+		return shm_usage_error(cmd, "--count and --follow exclude each "
+					    "other");
+	name = argv[optind];
+	ret = shm_check_name(cmd, "broker", name);
+	if (!ret && as)
+		ret = shm_check_name(cmd, "consumer", as);
+	if (ret)
+		return ret;
+
+	ret = shm_open_broker(cmd, name, &broker);
+	if (ret)
+		return ret;
+	ret = pooter_consumer_join(broker, as, flags, &consumer);
+	if (ret < 0) {
+		ret = shm_fail(cmd, name, ret);
+		goto out_close;
+	}
+	copy_name(consumer_name, pooter_consumer_name(consumer));
+
+	/* No SA_RESTART: the loop, not the library, must see the signal. */
+	sa.sa_handler = consume_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* A reader that went away is an output error, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+
+	while (follow || got < count) {
+		ret = consume_next(consumer, have_timeout ? (int)timeout : -1,
+				   &d);
+		if (ret == -EINTR) {
+			ret = SHM_EXIT_OK;
+			break;
+		} else if (ret == -ETIMEDOUT) {
+			shm_error(cmd, name, "no delivery within %u ms",
+				  timeout);
+			ret = SHM_EXIT_TIMEDOUT;
+			break;
+		} else if (ret < 0) {
+			ret = shm_fail(cmd, name, ret);
+			break;
+		}
+		if (json)
+			print_json(stdout, name, consumer_name, d);
+		else
+			print_text(stdout, d);
+		got++;
+		ret = pooter_release(consumer, d);
+		if (ret < 0) {
+			ret = shm_fail(cmd, name, ret);
+			break;
+		}
+		ret = shm_flush(cmd, stdout);
+		if (ret)
+			break;
+	}
+	pooter_consumer_leave(consumer);
+out_close:
+	pooter_broker_close(broker);
+	return ret;
+}

@@ -1,0 +1,935 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inspect.c - the commands that look without touching: ls, show and watch,
+ * and the snapshot of a broker they are drawn from.
+ *
+ * A snapshot is three reads through the public inspection API (stat, the
+ * members, the ring), not one atomic picture: a member may join between
+ * them.  That is the price of knowing nothing of the layout, and fine for
+ * a tool a human reads.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+/* --- snapshots ---------------------------------------------------------- */
+
+static int snapshot_add_member(const struct pooter_member_info *m, void *arg)
+{
+	struct snapshot *s = arg;
+	struct pooter_member_info *members;
+
+	/* A walk that never ends is the library's bug; do not grow forever. */
+	if (s->nmembers >= POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX)
+		return -EPROTO;
+	if (s->nmembers == s->members_cap) {
+		s->members_cap = s->members_cap ? 2 * s->members_cap : 16;
+		members =
+			realloc(s->members, s->members_cap * sizeof(*members));
+		if (!members)
+			return -ENOMEM;
+		s->members = members;
+	}
+	s->members[s->nmembers] = *m;
+	/* Never trust a name to be terminated. */
+	s->members[s->nmembers].name[POOTER_NAME_MAX] = '\0';
+	s->nmembers++;
+	return 0;
+}
+
+static int snapshot_add_record(const struct pooter_record_info *r, void *arg)
+{
+	struct snapshot *s = arg;
+	struct pooter_record_info *records;
+
+	if (s->nrecords >= POOTER_DEPTH_MAX)
+		return -EPROTO;
+	if (s->nrecords == s->records_cap) {
+		s->records_cap = s->records_cap ? 2 * s->records_cap : 8;
+		records =
+			realloc(s->records, s->records_cap * sizeof(*records));
+		if (!records)
+			return -ENOMEM;
+		s->records = records;
+	}
+	s->records[s->nrecords++] = *r;
+	return 0;
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+	const struct pooter_member_info *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static int record_cmp(const void *a, const void *b)
+{
+	const struct pooter_record_info *x = a, *y = b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int snapshot_take(struct pooter_broker *broker, struct snapshot *s)
+{
+	int ret;
+
+	s->nmembers = 0;
+	s->nrecords = 0;
+	/* stat first: it enforces an overdue deadline, as the others may not. */
+	ret = pooter_broker_stat(broker, &s->st);
+	if (ret < 0)
+		return ret;
+	s->now_ns = shm_now_ns();
+	ret = pooter_broker_foreach_member(broker, snapshot_add_member, s);
+	if (ret < 0)
+		return ret;
+	ret = pooter_broker_foreach_record(broker, snapshot_add_record, s);
+	if (ret < 0)
+		return ret;
+	if (s->nmembers)
+		qsort(s->members, s->nmembers, sizeof(*s->members), member_cmp);
+	if (s->nrecords)
+		qsort(s->records, s->nrecords, sizeof(*s->records), record_cmp);
+	return 0;
+}
+
+void snapshot_free(struct snapshot *s)
+{
+	free(s->members);
+	free(s->records);
+	memset(s, 0, sizeof(*s));
+}
+
+static const struct pooter_member_info *
+snapshot_consumer(const struct snapshot *s, unsigned int slot)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->nmembers; i++)
+		if (s->members[i].kind == POOTER_MEMBER_CONSUMER &&
+		    s->members[i].slot == slot)
+			return &s->members[i];
+	return NULL;
+}
+
+static unsigned int snapshot_count(const struct snapshot *s, int kind,
+				   bool dead_only)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < s->nmembers; i++)
+		if (s->members[i].kind == kind &&
+		    (!dead_only || !s->members[i].alive))
+			n++;
+	return n;
+}
+
+static const char *round_state_name(int state)
+{
+	switch (state) {
+	case POOTER_ROUND_NONE:
+		return "none";
+	case POOTER_ROUND_OPEN:
+		return "open";
+	case POOTER_ROUND_CLOSED:
+		return "closed";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *record_state_name(int state)
+{
+	switch (state) {
+	case POOTER_RECORD_FREE:
+		return "free";
+	case POOTER_RECORD_OPEN:
+		return "open";
+	case POOTER_RECORD_PUBLISHED:
+		return "published";
+	default:
+		return "unknown";
+	}
+}
+
+static uint64_t rounds_cancelled(const struct pooter_broker_stat *st)
+{
+	return st->rounds_timedout + st->rounds_cancelled +
+	       st->rounds_ownerdead;
+}
+
+/* Signed milliseconds from b to a, for ages and deadlines. */
+static long long ms_between(uint64_t a, uint64_t b)
+{
+	return a >= b ? (long long)((a - b) / 1000000) :
+			-(long long)((b - a) / 1000000);
+}
+
+/* --- show, as text ------------------------------------------------------ */
+
+static void show_text_members(FILE *out, const struct snapshot *s)
+{
+	const struct pooter_broker_stat *st = &s->st;
+	unsigned int i;
+	bool open = st->round_state == POOTER_ROUND_OPEN;
+
+	fprintf(out, "emitters: %u of %u",
+		snapshot_count(s, POOTER_MEMBER_EMITTER, false),
+		st->max_emitters);
+	if (snapshot_count(s, POOTER_MEMBER_EMITTER, true))
+		fprintf(out, ", %u dead",
+			snapshot_count(s, POOTER_MEMBER_EMITTER, true));
+	fputc('\n', out);
+	if (snapshot_count(s, POOTER_MEMBER_EMITTER, false))
+		fprintf(out, "  %-5s %-8s %-6s %-8s %s\n", "SLOT", "PID",
+			"STATE", "ROUND", "NAME");
+	for (i = 0; i < s->nmembers; i++) {
+		const struct pooter_member_info *m = &s->members[i];
+		const char *standing = "-";
+
+		if (m->kind != POOTER_MEMBER_EMITTER)
+			continue;
+		if (open && m->participant)
+			standing = m->emitted ? "emitted" : "owes";
+		fprintf(out, "  %-5u %-8d %-6s %-8s ", m->slot, (int)m->pid,
+			m->alive ? "alive" : "dead", standing);
+		shm_print_clean(out, m->name);
+		fputc('\n', out);
+	}
+
+	fprintf(out, "consumers: %u of %u",
+		snapshot_count(s, POOTER_MEMBER_CONSUMER, false),
+		st->max_consumers);
+	if (snapshot_count(s, POOTER_MEMBER_CONSUMER, true))
+		fprintf(out, ", %u dead",
+			snapshot_count(s, POOTER_MEMBER_CONSUMER, true));
+	fputc('\n', out);
+	if (snapshot_count(s, POOTER_MEMBER_CONSUMER, false))
+		fprintf(out, "  %-5s %-8s %-6s %-5s %-8s %-10s %-8s %s\n",
+			"SLOT", "PID", "STATE", "HELD", "PENDING", "DELIVERED",
+			"NOTICES", "NAME");
+	for (i = 0; i < s->nmembers; i++) {
+		const struct pooter_member_info *m = &s->members[i];
+
+		if (m->kind != POOTER_MEMBER_CONSUMER)
+			continue;
+		fprintf(out, "  %-5u %-8d %-6s %-5u %-8u %-10llu %-8s ",
+			m->slot, (int)m->pid, m->alive ? "alive" : "dead",
+			m->held, m->pending, (unsigned long long)m->delivered,
+			m->notices ? "yes" : "no");
+		shm_print_clean(out, m->name);
+		fputc('\n', out);
+	}
+}
+
+static void show_text_round_members(FILE *out, const struct snapshot *s,
+				    const char *label, bool emitted)
+{
+	unsigned int i, n = 0;
+
+	fprintf(out, "  %-8s", label);
+	for (i = 0; i < s->nmembers; i++) {
+		const struct pooter_member_info *m = &s->members[i];
+
+		if (m->kind != POOTER_MEMBER_EMITTER || !m->participant ||
+		    !m->emitted != !emitted)
+			continue;
+		fputs(n++ ? ", " : " ", out);
+		shm_print_clean(out, m->name);
+		if (!m->alive)
+			fputs(" (dead)", out);
+	}
+	fputs(n ? "\n" : " -\n", out);
+}
+
+static void show_text_round(FILE *out, const struct snapshot *s)
+{
+	const struct pooter_broker_stat *st = &s->st;
+
+	switch (st->round_state) {
+	case POOTER_ROUND_NONE:
+		fputs("round: none opened yet\n", out);
+		return;
+	case POOTER_ROUND_CLOSED:
+		fprintf(out, "round %llu: closed, ",
+			(unsigned long long)st->round);
+		if (st->round_outcome)
+			fprintf(out, "cancelled: %s (%s)\n",
+				pooter_strerror(st->round_outcome),
+				shm_errno_name(st->round_outcome));
+		else
+			fputs("resolved\n", out);
+		return;
+	case POOTER_ROUND_OPEN:
+		break;
+	default:
+		fprintf(out, "round %llu: unknown state %d\n",
+			(unsigned long long)st->round, st->round_state);
+		return;
+	}
+	fprintf(out,
+		"round %llu: open for %lld ms, deadline in %lld ms, %u of %u "
+		"emitted, participants %s",
+		(unsigned long long)st->round,
+		ms_between(s->now_ns, st->round_opened_ns),
+		ms_between(st->round_deadline_ns, s->now_ns), st->round_emitted,
+		st->round_participants, st->round_fixed ? "fixed" : "open");
+	if (st->quorum && !st->round_fixed)
+		fprintf(out, " (quorum %u)", st->quorum);
+	fputc('\n', out);
+	show_text_round_members(out, s, "emitted", true);
+	show_text_round_members(out, s, "owes", false);
+}
+
+static void show_text_ring(FILE *out, const struct snapshot *s)
+{
+	unsigned int i, bit;
+
+	fprintf(out, "ring: %u records, %u free\n", s->st.depth,
+		s->st.records_free);
+	if (s->nrecords)
+		fprintf(out, "  %-4s %-10s %-8s %-11s %-9s %s\n", "REC",
+			"STATE", "ROUND", "OUTCOME", "PAYLOADS", "HELD BY");
+	for (i = 0; i < s->nrecords; i++) {
+		const struct pooter_record_info *r = &s->records[i];
+		unsigned int n = 0;
+
+		fprintf(out, "  %-4u %-10s ", r->index,
+			record_state_name(r->state));
+		if (r->state == POOTER_RECORD_FREE) {
+			fprintf(out, "%-8s %-11s %-9s -\n", "-", "-", "-");
+			continue;
+		}
+		fprintf(out, "%-8llu %-11s %-9u", (unsigned long long)r->round,
+			r->state == POOTER_RECORD_PUBLISHED ?
+				shm_outcome_name(r->outcome) :
+				"-",
+			r->payloads);
+		for (bit = 0; bit < 64; bit++) {
+			const struct pooter_member_info *c;
+
+			if (!(r->holders >> bit & 1))
+				continue;
+			fputs(n++ ? ", " : " ", out);
+			c = snapshot_consumer(s, bit);
+			if (c)
+				shm_print_clean(out, c->name);
+			else
+				fprintf(out, "#%u", bit);
+		}
+		fputs(n ? "\n" : " -\n", out);
+	}
+}
+
+static void show_text(FILE *out, const char *name, const struct snapshot *s)
+{
+	const struct pooter_broker_stat *st = &s->st;
+
+	fputs("broker ", out);
+	shm_print_clean(out, name);
+	fprintf(out, "\n  segment     /dev/shm/pooter.");
+	shm_print_clean(out, name);
+	fprintf(out, ", %zu bytes\n", st->segment_size);
+	fprintf(out,
+		"  capacities  %u emitters, %u consumers, %u payload bytes, "
+		"ring depth %u\n",
+		st->max_emitters, st->max_consumers, st->max_payload,
+		st->depth);
+	if (st->quorum)
+		fprintf(out, "  quorum      %u\n", st->quorum);
+	else
+		fputs("  quorum      none\n", out);
+	fprintf(out, "  timeout     %u ms\n", st->timeout_ms);
+	show_text_members(out, s);
+	show_text_round(out, s);
+	show_text_ring(out, s);
+	fprintf(out,
+		"counters\n"
+		"  rounds      %llu opened, %llu resolved, %llu cancelled "
+		"(%llu timed out, %llu ECANCELED, %llu owner dead)\n"
+		"  emits       %llu\n"
+		"  deliveries  %llu\n",
+		(unsigned long long)st->rounds_opened,
+		(unsigned long long)st->rounds_resolved,
+		(unsigned long long)rounds_cancelled(st),
+		(unsigned long long)st->rounds_timedout,
+		(unsigned long long)st->rounds_cancelled,
+		(unsigned long long)st->rounds_ownerdead,
+		(unsigned long long)st->emits,
+		(unsigned long long)st->deliveries);
+}
+
+/* --- show, as JSON ------------------------------------------------------ */
+
+static void json_counters(struct json *j, const struct pooter_broker_stat *st)
+{
+	json_object_begin(j, "counters");
+	json_uint(j, "rounds_opened", st->rounds_opened);
+	json_uint(j, "rounds_resolved", st->rounds_resolved);
+	json_uint(j, "rounds_cancelled", rounds_cancelled(st));
+	json_uint(j, "cancelled_etimedout", st->rounds_timedout);
+	json_uint(j, "cancelled_ecanceled", st->rounds_cancelled);
+	json_uint(j, "cancelled_eownerdead", st->rounds_ownerdead);
+	json_uint(j, "emits", st->emits);
+	json_uint(j, "deliveries", st->deliveries);
+	json_object_end(j);
+}
+
+static void json_round_members(struct json *j, const char *key,
+			       const struct snapshot *s, bool emitted)
+{
+	unsigned int i;
+
+	json_array_begin(j, key);
+	for (i = 0; s->st.round_state == POOTER_ROUND_OPEN && i < s->nmembers;
+	     i++) {
+		const struct pooter_member_info *m = &s->members[i];
+
+		if (m->kind == POOTER_MEMBER_EMITTER && m->participant &&
+		    !m->emitted == !emitted)
+			json_string(j, NULL, m->name);
+	}
+	json_array_end(j);
+}
+
+static void json_round(struct json *j, const struct snapshot *s)
+{
+	const struct pooter_broker_stat *st = &s->st;
+	bool open = st->round_state == POOTER_ROUND_OPEN;
+
+	json_object_begin(j, "round");
+	json_string(j, "state", round_state_name(st->round_state));
+	json_uint(j, "number", st->round);
+	if (st->round_state == POOTER_ROUND_CLOSED)
+		json_string(j, "outcome", shm_outcome_name(st->round_outcome));
+	else
+		json_null(j, "outcome");
+	if (open) {
+		json_int(j, "age_ms",
+			 ms_between(s->now_ns, st->round_opened_ns));
+		json_int(j, "deadline_in_ms",
+			 ms_between(st->round_deadline_ns, s->now_ns));
+	} else {
+		json_null(j, "age_ms");
+		json_null(j, "deadline_in_ms");
+	}
+	json_uint(j, "participants", open ? st->round_participants : 0);
+	json_uint(j, "emitted", open ? st->round_emitted : 0);
+	json_bool(j, "fixed", open && st->round_fixed);
+	json_round_members(j, "have_emitted", s, true);
+	json_round_members(j, "owe", s, false);
+	json_object_end(j);
+}
+
+static void json_members(struct json *j, const struct snapshot *s, int kind)
+{
+	unsigned int i;
+
+	json_array_begin(j, kind == POOTER_MEMBER_EMITTER ? "emitters" :
+							    "consumers");
+	for (i = 0; i < s->nmembers; i++) {
+		const struct pooter_member_info *m = &s->members[i];
+
+		if (m->kind != kind)
+			continue;
+		json_object_begin(j, NULL);
+		json_uint(j, "slot", m->slot);
+		json_string(j, "name", m->name);
+		json_int(j, "pid", m->pid);
+		json_bool(j, "alive", m->alive);
+		if (kind == POOTER_MEMBER_EMITTER) {
+			json_bool(j, "participant",
+				  s->st.round_state == POOTER_ROUND_OPEN &&
+					  m->participant);
+			json_bool(j, "emitted",
+				  s->st.round_state == POOTER_ROUND_OPEN &&
+					  m->participant && m->emitted);
+		} else {
+			json_bool(j, "notices", m->notices);
+			json_uint(j, "held", m->held);
+			json_uint(j, "pending", m->pending);
+			json_uint(j, "delivered", m->delivered);
+		}
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
+static void json_ring(struct json *j, const struct snapshot *s)
+{
+	unsigned int i, bit;
+
+	json_object_begin(j, "ring");
+	json_uint(j, "depth", s->st.depth);
+	json_uint(j, "free", s->st.records_free);
+	json_array_begin(j, "records");
+	for (i = 0; i < s->nrecords; i++) {
+		const struct pooter_record_info *r = &s->records[i];
+		bool used = r->state != POOTER_RECORD_FREE;
+
+		json_object_begin(j, NULL);
+		json_uint(j, "index", r->index);
+		json_string(j, "state", record_state_name(r->state));
+		if (used)
+			json_uint(j, "round", r->round);
+		else
+			json_null(j, "round");
+		if (r->state == POOTER_RECORD_PUBLISHED)
+			json_string(j, "outcome", shm_outcome_name(r->outcome));
+		else
+			json_null(j, "outcome");
+		json_uint(j, "payloads", used ? r->payloads : 0);
+		json_array_begin(j, "holders");
+		for (bit = 0; used && bit < 64; bit++) {
+			const struct pooter_member_info *c;
+
+			if (!(r->holders >> bit & 1))
+				continue;
+			c = snapshot_consumer(s, bit);
+			json_object_begin(j, NULL);
+			json_uint(j, "slot", bit);
+			if (c)
+				json_string(j, "name", c->name);
+			else
+				json_null(j, "name");
+			json_object_end(j);
+		}
+		json_array_end(j);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
+}
+
+static void show_json(FILE *out, const char *name, const struct snapshot *s)
+{
+	const struct pooter_broker_stat *st = &s->st;
+	struct json j;
+
+	json_init(&j, out);
+	json_object_begin(&j, NULL);
+	json_string(&j, "name", name);
+	json_uint(&j, "segment_size", st->segment_size);
+	json_object_begin(&j, "capacities");
+	json_uint(&j, "max_emitters", st->max_emitters);
+	json_uint(&j, "max_consumers", st->max_consumers);
+	json_uint(&j, "max_payload", st->max_payload);
+	json_uint(&j, "depth", st->depth);
+	json_object_end(&j);
+	json_uint(&j, "quorum", st->quorum);
+	json_uint(&j, "timeout_ms", st->timeout_ms);
+	json_members(&j, s, POOTER_MEMBER_EMITTER);
+	json_members(&j, s, POOTER_MEMBER_CONSUMER);
+	json_round(&j, s);
+	json_ring(&j, s);
+	json_counters(&j, st);
+	json_object_end(&j);
+	json_end(&j);
+}
+
+/* --- show --------------------------------------------------------------- */
+
+static const struct option json_options[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Options of ls, show and check: --json and --help. */
+static int parse_json_options(const struct shm_cmd *cmd, int argc, char **argv,
+			      bool *json)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "jh", json_options, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			shm_usage(cmd, stdout);
+			return -1;
+		default:
+			return SHM_EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+int cmd_show(const struct shm_cmd *cmd, int argc, char **argv)
+{
+	struct pooter_broker *broker;
+	struct snapshot s = { 0 };
+	bool json = false;
+	const char *name;
+	int ret;
+
+	ret = parse_json_options(cmd, argc, argv, &json);
+	if (ret)
+		return ret < 0 ? shm_flush(cmd, stdout) : ret;
+	if (argc - optind != 1)
+		return shm_usage_error(cmd, "expects one broker NAME");
+	name = argv[optind];
+	ret = shm_open_broker(cmd, name, &broker);
+	if (ret)
+		return ret;
+	ret = snapshot_take(broker, &s);
+	if (ret < 0) {
+		ret = shm_fail(cmd, name, ret);
+		goto out;
+	}
+	if (json)
+		show_json(stdout, name, &s);
+	else
+		show_text(stdout, name, &s);
+	ret = shm_flush(cmd, stdout);
+out:
+	snapshot_free(&s);
+	pooter_broker_close(broker);
+	return ret;
+}
+
+/* --- ls ----------------------------------------------------------------- */
+
+struct name_list {
+	char **names;
+	size_t n, cap;
+};
+
+static int name_list_add(const char *name, void *arg)
+{
+	struct name_list *l = arg;
+	char **names;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		names = realloc(l->names, l->cap * sizeof(*names));
+		if (!names)
+			return -ENOMEM;
+		l->names = names;
+	}
+	l->names[l->n] = strdup(name);
+	if (!l->names[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void ls_json_one(struct json *j, const char *name,
+			struct pooter_broker_stat *st, int err,
+			const char *detail)
+{
+	json_object_begin(j, NULL);
+	json_string(j, "name", name);
+	json_bool(j, "ok", !err);
+	if (err) {
+		json_string(j, "errno", shm_errno_name(err));
+		json_string(j, "error", detail);
+		json_object_end(j);
+		return;
+	}
+	json_uint(j, "emitters", st->emitters);
+	json_uint(j, "max_emitters", st->max_emitters);
+	json_uint(j, "consumers", st->consumers);
+	json_uint(j, "max_consumers", st->max_consumers);
+	json_uint(j, "quorum", st->quorum);
+	json_uint(j, "timeout_ms", st->timeout_ms);
+	json_object_begin(j, "round");
+	json_string(j, "state", round_state_name(st->round_state));
+	json_uint(j, "number", st->round);
+	if (st->round_state == POOTER_ROUND_CLOSED)
+		json_string(j, "outcome", shm_outcome_name(st->round_outcome));
+	else
+		json_null(j, "outcome");
+	json_uint(j, "participants",
+		  st->round_state == POOTER_ROUND_OPEN ?
+			  st->round_participants :
+			  0);
+	json_uint(j, "emitted",
+		  st->round_state == POOTER_ROUND_OPEN ? st->round_emitted : 0);
+	json_object_end(j);
+	json_counters(j, st);
+	json_object_end(j);
+}
+
+static void ls_text_one(FILE *out, int width, const char *name,
+			struct pooter_broker_stat *st, int err,
+			const char *detail)
+{
+	char members[32], round[48];
+	int len;
+
+	shm_print_clean(out, name);
+	len = strlen(name);
+	fprintf(out, "%*s", width - len + 2, "");
+	if (err) {
+		fputs("error: ", out);
+		shm_print_clean(out, detail);
+		fputc('\n', out);
+		return;
+	}
+	snprintf(members, sizeof(members), "%u/%u %u/%u", st->emitters,
+		 st->max_emitters, st->consumers, st->max_consumers);
+	if (st->round_state == POOTER_ROUND_OPEN)
+		snprintf(round, sizeof(round), "%llu open %u/%u",
+			 (unsigned long long)st->round, st->round_emitted,
+			 st->round_participants);
+	else if (st->round_state == POOTER_ROUND_CLOSED)
+		snprintf(round, sizeof(round), "%llu %s",
+			 (unsigned long long)st->round,
+			 st->round_outcome ? "cancelled" : "resolved");
+	else
+		snprintf(round, sizeof(round), "none");
+	fprintf(out, "%-15s %-22s %-8llu %-8llu %-9llu %-8llu %llu\n", members,
+		round, (unsigned long long)st->rounds_opened,
+		(unsigned long long)st->rounds_resolved,
+		(unsigned long long)rounds_cancelled(st),
+		(unsigned long long)st->emits,
+		(unsigned long long)st->deliveries);
+}
+
+int cmd_ls(const struct shm_cmd *cmd, int argc, char **argv)
+{
+	struct name_list l = { 0 };
+	struct json j;
+	bool json = false;
+	int ret, width = 4;
+	size_t i;
+
+	ret = parse_json_options(cmd, argc, argv, &json);
+	if (ret)
+		return ret < 0 ? shm_flush(cmd, stdout) : ret;
+	if (argc - optind != 0)
+		return shm_usage_error(cmd, "takes no arguments");
+	ret = pooter_broker_foreach(name_list_add, &l);
+	if (ret < 0) {
+		ret = shm_fail(cmd, NULL, ret);
+		goto out;
+	}
+	if (l.n)
+		qsort(l.names, l.n, sizeof(*l.names), name_cmp);
+	for (i = 0; i < l.n; i++)
+		if ((int)strlen(l.names[i]) > width)
+			width = strlen(l.names[i]);
+
+	if (json) {
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_array_begin(&j, "brokers");
+	} else {
+		printf("%-*s  %-15s %-22s %-8s %-8s %-9s %-8s %s\n", width,
+		       "NAME", "EMIT CONS", "ROUND", "OPENED", "RESOLVED",
+		       "CANCELLED", "EMITS", "DELIVERIES");
+	}
+	for (i = 0; i < l.n; i++) {
+		struct pooter_broker_stat st = { 0 };
+		struct pooter_broker *broker;
+		char detail[512] = "";
+		bool opened;
+		int err;
+
+		err = pooter_broker_open(l.names[i], &broker);
+		opened = !err;
+		if (opened)
+			err = pooter_broker_stat(broker, &st);
+		/* Take the detail before close may replace it. */
+		if (err)
+			snprintf(detail, sizeof(detail), "%s%s%s",
+				 err == -ENOENT ? "no such broker" :
+						  pooter_strerror(err),
+				 pooter_last_error()[0] ? ": " : "",
+				 shm_detail_trim(pooter_last_error(),
+						 l.names[i]));
+		if (opened)
+			pooter_broker_close(broker);
+		if (json)
+			ls_json_one(&j, l.names[i], &st, err, detail);
+		else
+			ls_text_one(stdout, width, l.names[i], &st, err,
+				    detail);
+	}
+	if (json) {
+		json_array_end(&j);
+		json_object_end(&j);
+		json_end(&j);
+	}
+	ret = shm_flush(cmd, stdout);
+out:
+	for (i = 0; i < l.n; i++)
+		free(l.names[i]);
+	free(l.names);
+	return ret;
+}
+
+/* --- watch -------------------------------------------------------------- */
+
+static volatile sig_atomic_t watch_stop;
+
+static void watch_on_signal(int sig)
+{
+	watch_stop = 1;
+}
+
+/*
+ * One line that changes when the broker's state does, and only then: no
+ * ages, no deadlines, which move on their own.
+ */
+static void watch_line(char *buf, size_t size, const struct snapshot *s)
+{
+	const struct pooter_broker_stat *st = &s->st;
+	char round[64];
+
+	if (st->round_state == POOTER_ROUND_OPEN)
+		snprintf(round, sizeof(round),
+			 "round %llu open %u/%u emitted%s",
+			 (unsigned long long)st->round, st->round_emitted,
+			 st->round_participants,
+			 st->round_fixed ? " fixed" : "");
+	else if (st->round_state == POOTER_ROUND_CLOSED)
+		snprintf(round, sizeof(round), "round %llu %s",
+			 (unsigned long long)st->round,
+			 shm_outcome_name(st->round_outcome));
+	else
+		snprintf(round, sizeof(round), "no round");
+	snprintf(buf, size,
+		 "%s; emitters %u (%u dead); consumers %u (%u dead); "
+		 "ring %u/%u free; rounds %llu opened %llu resolved "
+		 "%llu cancelled; emits %llu; deliveries %llu",
+		 round, snapshot_count(s, POOTER_MEMBER_EMITTER, false),
+		 snapshot_count(s, POOTER_MEMBER_EMITTER, true),
+		 snapshot_count(s, POOTER_MEMBER_CONSUMER, false),
+		 snapshot_count(s, POOTER_MEMBER_CONSUMER, true),
+		 st->records_free, st->depth,
+		 (unsigned long long)st->rounds_opened,
+		 (unsigned long long)st->rounds_resolved,
+		 (unsigned long long)rounds_cancelled(st),
+		 (unsigned long long)st->emits,
+		 (unsigned long long)st->deliveries);
+}
+
+static void watch_timestamp(char *buf, size_t size)
+{
+	struct timeval tv;
+	struct tm tm;
+
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	snprintf(buf, size, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min,
+		 tm.tm_sec, (long)tv.tv_usec / 1000);
+}
+
+static const struct option watch_options[] = {
+	{ "interval", required_argument, NULL, 'i' },
+	{ "count", required_argument, NULL, 'n' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int cmd_watch(const struct shm_cmd *cmd, int argc, char **argv)
+{
+	unsigned int interval_ms = 200, count = 0, shown = 0;
+	char line[512], last[512] = "", stamp[64], path[128];
+	struct pooter_broker *broker;
+	struct snapshot s = { 0 };
+	struct sigaction sa = { 0 };
+	struct timespec ts;
+	const char *name;
+	bool tty;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "i:n:h", watch_options, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'i':
+			ret = shm_parse_uint(cmd, "--interval", optarg, 1,
+					     POOTER_TIMEOUT_MAX_MS,
+					     &interval_ms);
+			if (ret)
+				return ret;
+			break;
+		case 'n':
+			ret = shm_parse_uint(cmd, "--count", optarg, 1,
+					     UINT32_MAX, &count);
+			if (ret)
+				return ret;
+			break;
+		case 'h':
+			shm_usage(cmd, stdout);
+			return shm_flush(cmd, stdout);
+		default:
+			return SHM_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1)
+		return shm_usage_error(cmd, "expects one broker NAME");
+	name = argv[optind];
+	ret = shm_open_broker(cmd, name, &broker);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/dev/shm/pooter.%s", name);
+
+	/* No SA_RESTART: a signal ends the sleep, and the loop with it. */
+	sa.sa_handler = watch_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	tty = isatty(STDOUT_FILENO);
+	while (!watch_stop) {
+		struct stat sb;
+
+		if (stat(path, &sb) && errno == ENOENT) {
+			watch_timestamp(stamp, sizeof(stamp));
+			printf("%s broker removed\n", stamp);
+			ret = shm_flush(cmd, stdout);
+			break;
+		}
+		ret = snapshot_take(broker, &s);
+		if (ret < 0) {
+			ret = shm_fail(cmd, name, ret);
+			break;
+		}
+		watch_timestamp(stamp, sizeof(stamp));
+		if (tty) {
+			/* Home, clear to the end: a redraw without flicker. */
+			printf("\033[H\033[J%s every %u ms\n\n", stamp,
+			       interval_ms);
+			show_text(stdout, name, &s);
+			shown++;
+		} else {
+			watch_line(line, sizeof(line), &s);
+			if (strcmp(line, last)) {
+				printf("%s %s\n", stamp, line);
+				memcpy(last, line, sizeof(last));
+				shown++;
+			}
+		}
+		ret = shm_flush(cmd, stdout);
+		if (ret || (count && shown >= count))
+			break;
+		ts.tv_sec = interval_ms / 1000;
+		ts.tv_nsec = (long)(interval_ms % 1000) * 1000000;
+		nanosleep(&ts, NULL);
+	}
+	snapshot_free(&s);
+	pooter_broker_close(broker);
+	return ret;
+}

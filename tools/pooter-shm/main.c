@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - pooter-shm's entry point: the table of subcommands, their help
+ * texts, and the dispatch.  The subcommands themselves live in the files
+ * named after what they do; see shm.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shm.h"
+
+static const struct shm_cmd shm_cmds[] = {
+	{
+		.name = "ls",
+		.run = cmd_ls,
+		.synopsis = "[--json]",
+		.summary = "list every broker on this machine",
+		.help = "  -j, --json     one JSON document (see pooter-shm(1))\n",
+	},
+	{
+		.name = "show",
+		.run = cmd_show,
+		.synopsis = "NAME [--json]",
+		.summary = "everything about one broker: capacities, members, "
+			   "the open round, the ring, counters",
+		.help = "  -j, --json     one JSON document (see pooter-shm(1))\n",
+	},
+	{
+		.name = "watch",
+		.run = cmd_watch,
+		.synopsis = "NAME [--interval MS] [--count N]",
+		.summary =
+			"a live view of show: redrawn on a terminal, one line "
+			"per change otherwise",
+		.help = "  -i, --interval MS  time between looks (default 200)\n"
+			"  -n, --count N      stop after N views or lines "
+			"(default: until interrupted)\n",
+	},
+	{
+		.name = "create",
+		.run = cmd_create,
+		.synopsis = "[NAME] [--emitters N] [--consumers N] "
+			    "[--payload BYTES] [--depth D] [--timeout MS] "
+			    "[--quorum Q] [--mode OCTAL]",
+		.summary = "create a broker (no NAME: a generated UUIDv7 name, "
+			   "printed)",
+		.help = "  -e, --emitters N     most emitters (1..256, default 8)\n"
+			"  -c, --consumers N    most consumers (1..64, default 8)\n"
+			"  -p, --payload BYTES  most bytes per emitter per round "
+			"(1..1048576, default 4096)\n"
+			"  -d, --depth D        ring records (1..64, default 8)\n"
+			"  -t, --timeout MS     round timeout (1..3600000, "
+			"default 1000)\n"
+			"  -q, --quorum Q       emitters a round waits for "
+			"(0..N, default 0: none)\n"
+			"  -m, --mode OCTAL     file mode (default 0600)\n",
+	},
+	{
+		.name = "rm",
+		.run = cmd_rm,
+		.synopsis = "NAME...",
+		.summary =
+			"remove brokers (members attached keep working until "
+			"they close)",
+		.help = "",
+	},
+	{
+		.name = "set",
+		.run = cmd_set,
+		.synopsis = "NAME --timeout MS",
+		.summary = "change the timeout of rounds opened from now on",
+		.help = "  -t, --timeout MS  1..3600000\n",
+	},
+	{
+		.name = "cancel",
+		.run = cmd_cancel,
+		.synopsis = "NAME",
+		.summary = "cancel the open round (ECANCELED)",
+		.help = "",
+	},
+	{
+		.name = "emit",
+		.run = cmd_emit,
+		.synopsis =
+			"NAME [--as EMITTER] [--data TEXT | --file PATH | -] "
+			"[--wait-join]",
+		.summary = "join, emit once, print the round's outcome, leave",
+		.help = "  -a, --as EMITTER  the emitter's name (default: a "
+			"generated UUIDv7)\n"
+			"  -d, --data TEXT   the payload (default: empty)\n"
+			"  -f, --file PATH   the payload is the file's contents\n"
+			"  -                 the payload is standard input\n"
+			"  -w, --wait-join   while a round is open, wait for it "
+			"to end before joining\n"
+			"                    (default: fail with status 75)\n",
+	},
+	{
+		.name = "consume",
+		.run = cmd_consume,
+		.synopsis = "NAME [--as CONSUMER] [--count N | --follow] "
+			    "[--timeout MS] [--notices] [--json]",
+		.summary = "print delivered rounds: number and each emitter's "
+			   "payload",
+		.help = "  -a, --as CONSUMER  the consumer's name (default: a "
+			"generated UUIDv7)\n"
+			"  -n, --count N      stop after N deliveries (default 1)\n"
+			"  -f, --follow       never stop (until interrupted)\n"
+			"  -t, --timeout MS   wait at most MS for each delivery "
+			"(default: forever)\n"
+			"  -N, --notices      also print cancelled rounds\n"
+			"  -j, --json         one JSON document per delivery, "
+			"one per line\n",
+	},
+	{
+		.name = "check",
+		.run = cmd_check,
+		.synopsis = "NAME [--json]",
+		.summary = "validate a segment (like fsck, never repairs) and "
+			   "report each problem",
+		.help = "  -j, --json     one JSON document (see pooter-shm(1))\n",
+	},
+	{
+		.name = "gc",
+		.run = cmd_gc,
+		.synopsis = "NAME",
+		.summary =
+			"reclaim the slots of members whose processes are dead",
+		.help = "",
+	},
+};
+
+#define SHM_NCMDS (sizeof(shm_cmds) / sizeof(shm_cmds[0]))
+
+static const char shm_exit_help[] =
+	"Exit status:\n"
+	"   0  success; emit: the round resolved; check: no problem\n"
+	"   1  timed out (emit: round cancelled by its deadline; consume: "
+	"nothing within --timeout)\n"
+	"   2  emit: round cancelled (ECANCELED: by an operator, or a "
+	"participant left)\n"
+	"   3  emit: round cancelled because a participant died (EOWNERDEAD)\n"
+	"   4  emit: ring full, no round opened (EAGAIN)\n"
+	"   5  cancel: no round was open\n"
+	"  64  usage: bad command line, bad name, value out of range\n"
+	"  65  bad data: corrupted segment (EPROTO), payload over the "
+	"limit, check found problems\n"
+	"  66  emit: the payload's file cannot be read\n"
+	"  69  no such broker (ENOENT), or one from another namespace (EXDEV)\n"
+	"  70  internal error\n"
+	"  71  other system error\n"
+	"  73  already exists (EEXIST)\n"
+	"  74  writing the output failed\n"
+	"  75  try again later: a round is open (EBUSY), no free slot or "
+	"space (ENOSPC)\n"
+	"  77  permission denied (EACCES, EPERM)\n";
+
+void shm_usage(const struct shm_cmd *cmd, FILE *out)
+{
+	fprintf(out, "usage: %s %s %s\n\n%s.\n", SHM_PROG, cmd->name,
+		cmd->synopsis, cmd->summary);
+	if (cmd->help[0])
+		fprintf(out, "\nOptions:\n%s", cmd->help);
+	fprintf(out, "  -h, --help     this help\n\n%s", shm_exit_help);
+	fprintf(out, "\nSee pooter-shm(1).\n");
+}
+
+int shm_usage_error(const struct shm_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: %s: ", SHM_PROG, cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (try '%s %s --help')\n", SHM_PROG, cmd->name);
+	return SHM_EXIT_USAGE;
+}
+
+static void shm_help(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+		"usage: %s COMMAND [ARGS]\n"
+		"       %s COMMAND --help\n\n"
+		"Inspect and operate pooter brokers (/dev/shm/pooter.NAME).\n\n"
+		"Commands:\n",
+		SHM_PROG, SHM_PROG);
+	for (i = 0; i < SHM_NCMDS; i++)
+		fprintf(out, "  %-8s %s\n           %s %s\n", shm_cmds[i].name,
+			shm_cmds[i].summary, shm_cmds[i].name,
+			shm_cmds[i].synopsis);
+	fprintf(out,
+		"\nOptions:\n"
+		"  -h, --help     this help\n"
+		"  -V, --version  the version\n\n%s\nSee pooter-shm(1).\n",
+		shm_exit_help);
+}
+
+static const struct shm_cmd *shm_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < SHM_NCMDS; i++)
+		if (!strcmp(shm_cmds[i].name, name))
+			return &shm_cmds[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const struct shm_cmd *cmd;
+
+	if (argc < 2) {
+		shm_help(stderr);
+		return SHM_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		if (argc > 2 && (cmd = shm_find(argv[2]))) {
+			shm_usage(cmd, stdout);
+			return shm_flush(cmd, stdout);
+		}
+		shm_help(stdout);
+		return fflush(stdout) ? SHM_EXIT_IOERR : SHM_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("%s %d.%d.%d\n", SHM_PROG, POOTER_VERSION_MAJOR,
+		       POOTER_VERSION_MINOR, POOTER_VERSION_PATCH);
+		return fflush(stdout) ? SHM_EXIT_IOERR : SHM_EXIT_OK;
+	}
+	cmd = shm_find(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "%s: unknown command '%s' (try '%s --help')\n",
+			SHM_PROG, argv[1], SHM_PROG);
+		return SHM_EXIT_USAGE;
+	}
+	/* The subcommand parses its own options, from its name on. */
+	return cmd->run(cmd, argc - 1, argv + 1);
+}

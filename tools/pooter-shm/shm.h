@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm.h - what the pooter-shm subcommands share: the exit statuses, error
+ * reporting, argument parsing, the JSON writer and broker snapshots.
+ *
+ * Each subcommand lives in its own file (inspect.c: ls, show, watch;
+ * admin.c: create, rm, set, cancel, check, gc; emit.c; consume.c) and is
+ * dispatched by main.c.  Nothing here knows the segment's layout: the tool
+ * sees a broker only through the public API of pooter.h.
+ */
+#ifndef POOTER_SHM_H
+#define POOTER_SHM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <pooter.h>
+
+#define SHM_PROG "pooter-shm"
+
+/*
+ * Exit statuses.  0..5 tell the outcomes of a round (and of a few commands)
+ * apart; the rest follow sysexits(3).  The man page's EXIT STATUS section
+ * documents this table: keep them in step.
+ */
+enum shm_exit {
+	SHM_EXIT_OK = 0, /* resolved, or the command did its work */
+	SHM_EXIT_TIMEDOUT = 1, /* ETIMEDOUT: deadline, or consume --timeout */
+	SHM_EXIT_CANCELED = 2, /* ECANCELED: operator, or a member left */
+	SHM_EXIT_OWNERDEAD = 3, /* EOWNERDEAD: a participant died */
+	SHM_EXIT_RINGFULL = 4, /* EAGAIN: no ring record for a whole timeout */
+	SHM_EXIT_NOROUND = 5, /* cancel: no round was open */
+	SHM_EXIT_USAGE = 64, /* EX_USAGE: command line, name, range */
+	SHM_EXIT_DATAERR = 65, /* EX_DATAERR: EPROTO, EMSGSIZE, problems */
+	SHM_EXIT_NOINPUT = 66, /* EX_NOINPUT: --file cannot be read */
+	SHM_EXIT_UNAVAILABLE = 69, /* EX_UNAVAILABLE: ENOENT, EXDEV */
+	SHM_EXIT_SOFTWARE = 70, /* EX_SOFTWARE: the library said nonsense */
+	SHM_EXIT_OSERR = 71, /* EX_OSERR: any other system error */
+	SHM_EXIT_CANTCREAT = 73, /* EX_CANTCREAT: EEXIST */
+	SHM_EXIT_IOERR = 74, /* EX_IOERR: writing the output failed */
+	SHM_EXIT_TEMPFAIL = 75, /* EX_TEMPFAIL: EBUSY, ENOSPC */
+	SHM_EXIT_NOPERM = 77, /* EX_NOPERM: EACCES, EPERM */
+};
+
+struct shm_cmd {
+	const char *name;
+	int (*run)(const struct shm_cmd *cmd, int argc, char **argv);
+	const char *synopsis; /* arguments, for the one-line usage */
+	const char *summary; /* one line, for pooter-shm --help */
+	const char *help; /* the options, for pooter-shm CMD --help */
+};
+
+/* main.c */
+void shm_usage(const struct shm_cmd *cmd, FILE *out);
+int shm_usage_error(const struct shm_cmd *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* util.c */
+void shm_error(const struct shm_cmd *cmd, const char *broker, const char *fmt,
+	       ...) __attribute__((format(printf, 3, 4)));
+int shm_fail(const struct shm_cmd *cmd, const char *broker, int err);
+const char *shm_detail_trim(const char *detail, const char *broker);
+int shm_exit_status(int err);
+const char *shm_errno_name(int err);
+const char *shm_outcome_name(int outcome);
+int shm_check_name(const struct shm_cmd *cmd, const char *what,
+		   const char *name);
+int shm_parse_uint(const struct shm_cmd *cmd, const char *opt, const char *arg,
+		   unsigned long min, unsigned long max, unsigned int *out);
+int shm_open_broker(const struct shm_cmd *cmd, const char *name,
+		    struct pooter_broker **brokerp);
+int shm_flush(const struct shm_cmd *cmd, FILE *out);
+uint64_t shm_now_ns(void);
+size_t shm_utf8_seq(const unsigned char *p, size_t avail);
+bool shm_utf8_valid(const void *data, size_t len);
+bool shm_text_printable(const void *data, size_t len);
+void shm_print_hex(FILE *out, const void *data, size_t len);
+void shm_print_clean(FILE *out, const char *s);
+
+/* json.c: one JSON document, written as it goes, on one line */
+#define JSON_DEPTH_MAX 16
+
+struct json {
+	FILE *out;
+	int depth;
+	bool first[JSON_DEPTH_MAX];
+};
+
+void json_init(struct json *j, FILE *out);
+void json_object_begin(struct json *j, const char *key);
+void json_object_end(struct json *j);
+void json_array_begin(struct json *j, const char *key);
+void json_array_end(struct json *j);
+void json_string(struct json *j, const char *key, const char *s);
+void json_string_len(struct json *j, const char *key, const void *s,
+		     size_t len);
+void json_base64(struct json *j, const char *key, const void *data, size_t len);
+void json_uint(struct json *j, const char *key, uint64_t v);
+void json_int(struct json *j, const char *key, int64_t v);
+void json_bool(struct json *j, const char *key, bool v);
+void json_null(struct json *j, const char *key);
+void json_end(struct json *j);
+
+/* inspect.c: a broker's state, gathered through the inspection API */
+struct snapshot {
+	struct pooter_broker_stat st;
+	uint64_t now_ns;
+	struct pooter_member_info *members;
+	unsigned int nmembers, members_cap;
+	struct pooter_record_info *records;
+	unsigned int nrecords, records_cap;
+};
+
+int snapshot_take(struct pooter_broker *broker, struct snapshot *s);
+void snapshot_free(struct snapshot *s);
+
+/* the subcommands */
+int cmd_ls(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_show(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_watch(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_create(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_rm(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_set(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_cancel(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_check(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_gc(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_consume(const struct shm_cmd *cmd, int argc, char **argv);
+
+#endif /* POOTER_SHM_H */

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.c - pooter-shm's common ground: errors and the exit statuses they
+ * map to, names and numbers from the command line, and the text helpers
+ * that keep untrusted bytes (payloads, names read from a segment) from
+ * reaching a terminal raw.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shm.h"
+
+int shm_exit_status(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:
+		return SHM_EXIT_OK;
+	case ETIMEDOUT:
+		return SHM_EXIT_TIMEDOUT;
+	case ECANCELED:
+		return SHM_EXIT_CANCELED;
+	case EOWNERDEAD:
+		return SHM_EXIT_OWNERDEAD;
+	case EAGAIN:
+		return SHM_EXIT_RINGFULL;
+	case EINVAL:
+	case ENAMETOOLONG:
+		return SHM_EXIT_USAGE;
+	case EPROTO:
+	case EMSGSIZE:
+		return SHM_EXIT_DATAERR;
+	case ENOENT:
+	case EXDEV:
+		return SHM_EXIT_UNAVAILABLE;
+	case EEXIST:
+		return SHM_EXIT_CANTCREAT;
+	case EBUSY:
+	case ENOSPC:
+		return SHM_EXIT_TEMPFAIL;
+	case EACCES:
+	case EPERM:
+		return SHM_EXIT_NOPERM;
+	default:
+		return SHM_EXIT_OSERR;
+	}
+}
+
+/* Names of the codes a user meets, for JSON; stable, part of the format. */
+const char *shm_errno_name(int err)
+{
+	static const struct {
+		int err;
+		const char *name;
+	} names[] = {
+		{ ETIMEDOUT, "ETIMEDOUT" },
+		{ ECANCELED, "ECANCELED" },
+		{ EOWNERDEAD, "EOWNERDEAD" },
+		{ EAGAIN, "EAGAIN" },
+		{ EINVAL, "EINVAL" },
+		{ ENAMETOOLONG, "ENAMETOOLONG" },
+		{ EPROTO, "EPROTO" },
+		{ EMSGSIZE, "EMSGSIZE" },
+		{ ENOENT, "ENOENT" },
+		{ EXDEV, "EXDEV" },
+		{ EEXIST, "EEXIST" },
+		{ EBUSY, "EBUSY" },
+		{ ENOSPC, "ENOSPC" },
+		{ EACCES, "EACCES" },
+		{ EPERM, "EPERM" },
+		{ ENOMEM, "ENOMEM" },
+		{ ENOBUFS, "ENOBUFS" },
+		{ EOPNOTSUPP, "EOPNOTSUPP" },
+		{ EIO, "EIO" },
+		{ EIDRM, "EIDRM" },
+		{ EALREADY, "EALREADY" },
+	};
+	size_t i;
+
+	if (err < 0)
+		err = -err;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].err == err)
+			return names[i].name;
+	return "EUNKNOWN";
+}
+
+const char *shm_outcome_name(int outcome)
+{
+	return outcome ? shm_errno_name(outcome) : "resolved";
+}
+
+/* Print s with every control or non-ASCII byte shown as \xHH. */
+void shm_print_clean(FILE *out, const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p >= 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+}
+
+void shm_error(const struct shm_cmd *cmd, const char *broker, const char *fmt,
+	       ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: %s: ", SHM_PROG, cmd->name);
+	if (broker) {
+		fputs("broker ", stderr);
+		shm_print_clean(stderr, broker);
+		fputs(": ", stderr);
+	}
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * The library's details and problems often begin with "broker NAME: ", which
+ * our own line has said already.
+ */
+const char *shm_detail_trim(const char *detail, const char *broker)
+{
+	size_t len;
+
+	if (!broker || strncmp(detail, "broker ", 7))
+		return detail;
+	len = strlen(broker);
+	if (strncmp(detail + 7, broker, len) ||
+	    strncmp(detail + 7 + len, ": ", 2))
+		return detail;
+	return detail + 7 + len + 2;
+}
+
+/*
+ * Report a failure of the library on one line: the broker, the code's text,
+ * and pooter_last_error()'s detail when it adds any.  Call it right after
+ * the failing call, before another call replaces the detail.
+ */
+int shm_fail(const struct shm_cmd *cmd, const char *broker, int err)
+{
+	const char *detail = shm_detail_trim(pooter_last_error(), broker);
+	const char *reason = pooter_strerror(err);
+
+	/* "No such broker, or no round open": here it is the broker. */
+	if (err == -ENOENT) {
+		reason = "no such broker";
+		if (!strcmp(detail, strerror(ENOENT)))
+			detail = "";
+	}
+	fprintf(stderr, "%s: %s: ", SHM_PROG, cmd->name);
+	if (broker) {
+		fputs("broker ", stderr);
+		shm_print_clean(stderr, broker);
+		fputs(": ", stderr);
+	}
+	shm_print_clean(stderr, reason ? reason : "unknown error");
+	if (detail && detail[0] && (!reason || strcmp(detail, reason))) {
+		fputs(": ", stderr);
+		shm_print_clean(stderr, detail);
+	}
+	fputc('\n', stderr);
+	return shm_exit_status(err);
+}
+
+/*
+ * The rules of pooter.h, checked here too so that a bad name gets a message
+ * that says what is wrong with it rather than a bare EINVAL.
+ */
+int shm_check_name(const struct shm_cmd *cmd, const char *what,
+		   const char *name)
+{
+	size_t len = strlen(name), i;
+
+	if (!len) {
+		shm_error(cmd, NULL, "%s name is empty", what);
+		return SHM_EXIT_USAGE;
+	}
+	if (len > POOTER_NAME_MAX) {
+		shm_error(cmd, NULL,
+			  "%s name is %zu bytes, over the limit of %d", what,
+			  len, POOTER_NAME_MAX);
+		return SHM_EXIT_USAGE;
+	}
+	if (name[0] == '.')
+		goto bad;
+	for (i = 0; i < len; i++) {
+		unsigned char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			goto bad;
+	}
+	return SHM_EXIT_OK;
+bad:
+	fprintf(stderr, "%s: %s: bad %s name '", SHM_PROG, cmd->name, what);
+	shm_print_clean(stderr, name);
+	fprintf(stderr,
+		"': names are 1..%d bytes of [A-Za-z0-9._-], not starting "
+		"with '.'\n",
+		POOTER_NAME_MAX);
+	return SHM_EXIT_USAGE;
+}
+
+int shm_parse_uint(const struct shm_cmd *cmd, const char *opt, const char *arg,
+		   unsigned long min, unsigned long max, unsigned int *out)
+{
+	unsigned long v;
+	char *end;
+
+	/* strtoul() takes "-1" and " 7": a count is digits and nothing else. */
+	if (arg[0] < '0' || arg[0] > '9')
+		goto bad;
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end)
+		goto bad;
+	if (v < min || v > max)
+		return shm_usage_error(cmd, "%s %s: out of range %lu..%lu", opt,
+				       arg, min, max);
+	*out = v;
+	return SHM_EXIT_OK;
+bad:
+	return shm_usage_error(cmd, "%s: '%s' is not a number", opt, arg);
+}
+
+int shm_open_broker(const struct shm_cmd *cmd, const char *name,
+		    struct pooter_broker **brokerp)
+{
+	int ret = shm_check_name(cmd, "broker", name);
+
+	if (ret)
+		return ret;
+	ret = pooter_broker_open(name, brokerp);
+	if (ret < 0)
+		return shm_fail(cmd, name, ret);
+	return SHM_EXIT_OK;
+}
+
+/* Output that did not reach its reader is a failure (EPIPE, ENOSPC, ...). */
+int shm_flush(const struct shm_cmd *cmd, FILE *out)
+{
+	if (fflush(out) || ferror(out)) {
+		if (errno != EPIPE)
+			shm_error(cmd, NULL, "writing the output: %s",
+				  strerror(errno));
+		return SHM_EXIT_IOERR;
+	}
+	return SHM_EXIT_OK;
+}
+
+uint64_t shm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/*
+ * The length of the strict UTF-8 (RFC 3629) sequence at p, or 0 when there
+ * is none: no overlong forms, no surrogates, nothing past U+10FFFF.
+ */
+size_t shm_utf8_seq(const unsigned char *p, size_t avail)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 1;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 2;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 3;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (avail <= n)
+		return 0;
+	for (i = 1; i <= n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n + 1;
+}
+
+/* Whatever passes can go into a JSON string as it is (escaped). */
+bool shm_utf8_valid(const void *data, size_t len)
+{
+	const unsigned char *p = data, *end = p + len;
+	size_t n;
+
+	for (; p < end; p += n) {
+		n = shm_utf8_seq(p, end - p);
+		if (!n)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Text a terminal can show as it is: UTF-8 without control characters (C0
+ * but tabs, DEL, C1), and at most a final newline (as `echo hi | pooter-shm emit` sends).
+ */
+bool shm_text_printable(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	if (len && p[len - 1] == '\n')
+		len--;
+	for (i = 0; i < len; i++) {
+		if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
+			return false;
+		/* C1 controls, U+0080..U+009F: a terminal obeys them too */
+		if (p[i] == 0xc2 && i + 1 < len && p[i + 1] < 0xa0)
+			return false;
+	}
+	return shm_utf8_valid(data, len);
+}
+
+void shm_print_hex(FILE *out, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		fprintf(out, "%02x", p[i]);
+}
