@@ -142,8 +142,8 @@ struct pooter_broker_stat {
 	uint64_t rounds_timedout;	/* cancelled, ETIMEDOUT */
 	uint64_t rounds_cancelled;	/* cancelled, ECANCELED */
 	uint64_t rounds_ownerdead;	/* cancelled, EOWNERDEAD */
-	uint64_t emits;
-	uint64_t deliveries;
+	uint64_t emits;			/* payloads contributed */
+	uint64_t deliveries;		/* one per consumer per round taken */
 };
 
 /*
@@ -409,7 +409,7 @@ int pooter_consume_complete(struct io_uring *ring,
 
 /* --- errors ------------------------------------------------------------- */
 
-/* Text for any code pooter returns (negative or positive errno). */
+/* Text for any code (negative or positive errno); static, never freed. */
 const char *pooter_strerror(int err);
 
 /*

@@ -32,6 +32,8 @@ POOTER_API const char *pooter_last_error(void)
 
 POOTER_API const char *pooter_strerror(int err)
 {
+	const char *msg;
+
 	if (err < 0)
 		err = -err;
 
@@ -74,5 +76,7 @@ POOTER_API const char *pooter_strerror(int err)
 	case EALREADY:
 		return "Already emitted in the open round";
 	}
-	return strerror(err);
+	/* static text, unlike strerror()'s per-thread buffer */
+	msg = strerrordesc_np(err);
+	return msg ? msg : "Unknown error";
 }
