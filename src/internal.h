@@ -281,6 +281,8 @@ void name_generate(char out[SHM_NAME_LEN]);
 uint64_t self_token(void);
 pid_t token_pid(uint64_t token);
 bool token_alive(struct pooter_broker *b, uint64_t token);
+unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
+			 unsigned int n, bool *dead);
 int pidfd_cache_init(struct pooter_broker *b);
 void pidfd_cache_free(struct pooter_broker *b);
 uint64_t self_ns_inode(const char *which);

@@ -232,3 +232,48 @@ bool token_alive(struct pooter_broker *b, uint64_t token)
 	/* pidfds poll readable once the process has exited */
 	return !(pfd.revents & (POLLIN | POLLHUP | POLLERR));
 }
+
+/*
+ * Mark dead[i] for each of the n tokens whose process is gone, with one
+ * poll() over their cached pidfds rather than one call each: the opening of
+ * every round asks this of every member.  Returns how many are dead.
+ */
+unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
+			 unsigned int n, bool *dead)
+{
+	struct pollfd pfd[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
+	unsigned int idx[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
+	unsigned int npoll = 0, ndead = 0;
+	uint64_t self = self_token();
+
+	for (unsigned int i = 0; i < n && i < sizeof(pfd) / sizeof(pfd[0]);
+	     i++) {
+		int fd;
+
+		dead[i] = false;
+		if (tokens[i] == self)
+			continue;
+		fd = b->pidfds ? pidfd_for_token(b, tokens[i]) : -ENOSYS;
+		if (fd == -ESRCH) {
+			dead[i] = true;
+		} else if (fd < 0) {
+			dead[i] = !token_alive_proc(tokens[i]);
+		} else {
+			pfd[npoll].fd = fd;
+			pfd[npoll].events = POLLIN;
+			pfd[npoll].revents = 0;
+			idx[npoll++] = i;
+		}
+	}
+	if (npoll && poll(pfd, npoll, 0) < 0) {
+		for (unsigned int j = 0; j < npoll; j++)
+			dead[idx[j]] = !token_alive_proc(tokens[idx[j]]);
+		npoll = 0;
+	}
+	for (unsigned int j = 0; j < npoll; j++)
+		if (pfd[j].revents & (POLLIN | POLLHUP | POLLERR))
+			dead[idx[j]] = true;
+	for (unsigned int i = 0; i < n; i++)
+		ndead += dead[i];
+	return ndead;
+}

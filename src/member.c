@@ -70,25 +70,40 @@ void consumer_reap(struct pooter_broker *b, uint32_t slot)
  */
 int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 {
-	int n = 0;
+	uint64_t tokens[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
+	uint32_t slots[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
+	bool dead[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
+	unsigned int n = 0, nemitters, reaped = 0;
 
 	for (uint32_t i = 0; emitters && i < b->max_emitters; i++) {
 		uint64_t owner = READ_ONCE(shm_emitter(b, i)->owner);
 
-		if (owner && !token_alive(b, owner)) {
-			emitter_remove(b, i, SHM_OWNERDEAD);
-			n++;
+		if (owner) {
+			tokens[n] = owner;
+			slots[n++] = i;
 		}
 	}
+	nemitters = n;
 	for (uint32_t i = 0; consumers && i < b->max_consumers; i++) {
 		uint64_t owner = READ_ONCE(shm_consumer(b, i)->owner);
 
-		if (owner && !token_alive(b, owner)) {
-			consumer_reap(b, i);
-			n++;
+		if (owner) {
+			tokens[n] = owner;
+			slots[n++] = i;
 		}
 	}
-	return n;
+	if (!n || !tokens_dead(b, tokens, n, dead))
+		return 0;
+	for (unsigned int i = 0; i < n; i++) {
+		if (!dead[i])
+			continue;
+		if (i < nemitters)
+			emitter_remove(b, slots[i], SHM_OWNERDEAD);
+		else
+			consumer_reap(b, slots[i]);
+		reaped++;
+	}
+	return (int)reaped;
 }
 
 /*
