@@ -13,6 +13,12 @@
  * opaque and per process; one thread at a time uses a handle.  Every function
  * has a man page: pooter_broker_create(3) and so on; pooter(7) is the tour.
  *
+ * Besides the errors each function lists, any call that touches a broker may
+ * give -EPROTO (the segment's contents are corrupted; pooter_last_error()
+ * names the field), -EDEADLK (its lock stayed with one live process, with no
+ * unlock, for over 10 s: stopped, or named by a corrupted segment) or -EBADFD
+ * (a handle used in another process than the one that opened it).
+ *
  * This header carries no internals: the segment layout is private to the
  * library and may change with its layout version.
  */

@@ -73,6 +73,8 @@ POOTER_API const char *pooter_strerror(int err)
 		return "Operation not supported here (io_uring or its futex operations unavailable)";
 	case EIDRM:
 		return "Member was removed from the broker";
+	case EDEADLK:
+		return "Broker lock held by a live process for too long (stopped, or a corrupted segment)";
 	case EALREADY:
 		return "Already emitted in the open round";
 	}

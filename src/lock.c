@@ -20,6 +20,13 @@
 
 #define LOCK_SPINS 64
 #define LOCK_SLEEP_NS (20 * NSEC_PER_MSEC)
+/*
+ * Critical sections are short and never block: one live holder keeping the
+ * lock this long is stopped (SIGSTOP, a debugger) or a hostile segment names
+ * a live process that never took it.  Either way the caller gets an error
+ * rather than a wait with no end.
+ */
+#define LOCK_PATIENCE_NS (10 * NSEC_PER_SEC)
 
 static void journal_apply(struct pooter_broker *b, uint64_t n)
 {
@@ -70,7 +77,8 @@ static void broker_repair(struct pooter_broker *b)
 int broker_lock(struct pooter_broker *b)
 {
 	struct shm_lock *l = &b->st->lock;
-	uint64_t self = b->token;
+	uint64_t self = b->token, seen = 0, since = 0;
+	uint32_t seen_seq = 0;
 
 	for (unsigned int spin = 0;; spin++) {
 		uint64_t owner = 0;
@@ -84,6 +92,24 @@ int broker_lock(struct pooter_broker *b)
 		if (spin < LOCK_SPINS) {
 			cpu_relax();
 			continue;
+		}
+
+		/*
+		 * The same holder all along, with no unlock in between (seq
+		 * moves at every unlock while we wait), for too long: give up.
+		 */
+		seq = __atomic_load_n(&l->seq, __ATOMIC_RELAXED);
+		if (owner != seen || seq != seen_seq || !since) {
+			seen = owner;
+			seen_seq = seq;
+			since = now_ns();
+		} else if (now_ns() - since > LOCK_PATIENCE_NS) {
+			return set_error(-EDEADLK,
+					 "broker %s: lock held by live process "
+					 "%d for over %llu s (stopped, or a "
+					 "corrupted segment)",
+					 b->name, (int)token_pid(owner),
+					 LOCK_PATIENCE_NS / NSEC_PER_SEC);
 		}
 
 		__atomic_fetch_add(&l->waiters, 1, __ATOMIC_SEQ_CST);
@@ -180,7 +206,9 @@ int broker_enter(struct pooter_broker *b)
 
 	if (err)
 		return err;
-	broker_lock(b);
+	err = broker_lock(b);
+	if (err)
+		return err;
 	err = round_enforce_deadline(b, now_ns());
 	if (err < 0) {
 		broker_unlock(b);

@@ -330,7 +330,9 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 			if (err != -EINPROGRESS)
 				return err;
 			/* ctl out of step with the word: repair under the lock */
-			broker_lock(b);
+			err = broker_lock(b);
+			if (err)
+				return err;
 			futex_publish(&r->ctl, ctl_of(READ_ONCE(r->word)));
 			broker_unlock(b);
 			if (futex_value(&r->ctl) != target &&

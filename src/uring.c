@@ -462,7 +462,11 @@ POOTER_API int pooter_round_complete(struct io_uring *ring,
 		/* a word out of step with the round would spin: repair it */
 		if (futex_value(&r->ctl) != t->priv_wait &&
 		    round_result(b, t->emitter->slot, t->round) == -EINPROGRESS) {
-			broker_lock(b);
+			err = broker_lock(b);
+			if (err) {
+				t->outcome = err;
+				goto settled;
+			}
 			futex_publish(&r->ctl, ctl_of(READ_ONCE(r->word)));
 			broker_unlock(b);
 		}
