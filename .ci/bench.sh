@@ -1,0 +1,76 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# .ci/bench.sh [BUILD_DIR] - keep pooter-bench working: build it if needed,
+# run a brief sweep (a few hundred rounds), and check that it exits 0 (every
+# emit returned 0 in its round, every consumer got every round) and that its
+# --json output is one valid JSON document with ratio_vs_barrier in every
+# configuration.  It does not judge speed: CI machines are too noisy for
+# that, see docs/performance.md for how the figures are taken.
+#
+#   BUILD_DIR   CMake build directory (default: build); configured (Release,
+#               no tests) and built if it has no pooter-bench yet.
+#   ROUNDS      rounds per run (default 300)
+#   SWEEP       emitter counts (default 1,2,4)
+set -eu
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+rounds=${ROUNDS:-300}
+sweep=${SWEEP:-1,2,4}
+bench=$build/tools/pooter-bench/pooter-bench
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+	cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+		-DPOOTER_BUILD_TESTS=OFF
+fi
+cmake --build "$build" --target pooter-bench -j "$(nproc 2>/dev/null || echo 2)"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+run() {
+	echo "+ $*"
+	if ! "$@" >"$tmp/out" 2>"$tmp/err"; then
+		echo "FAIL: exit status $? from: $*" >&2
+		cat "$tmp/out" "$tmp/err" >&2
+		exit 1
+	fi
+}
+
+# the table, as a person would run it; a watchdog keeps CI from hanging
+run "$bench" -R "$rounds" --sweep-emitters "$sweep" --sweep-consumers 1,2 \
+	--pingpong-iters 2000 --watchdog 120
+cat "$tmp/out"
+
+# the JSON, as a machine would read it
+run "$bench" -R "$rounds" --sweep-emitters "$sweep" --pingpong-iters 2000 \
+	--watchdog 120 --json
+if ! python3 -m json.tool "$tmp/out" >/dev/null; then
+	echo "FAIL: --json output is not valid JSON:" >&2
+	cat "$tmp/out" >&2
+	exit 1
+fi
+python3 - "$tmp/out" "$sweep" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+want = [int(e) for e in sys.argv[2].split(",")]
+assert doc["ok"] is True, "ok is not true"
+got = [c["emitters"] for c in doc["configs"]]
+assert got == want, "configurations %s, expected %s" % (got, want)
+for c in doc["configs"]:
+    assert c["pooter"]["ok"] and c["barrier"]["ok"], c
+    assert c["pooter"]["rounds_per_s"] > 0, c
+    assert isinstance(c["ratio_vs_barrier"], (int, float)), c
+for b in ("futex_pingpong", "spin_pingpong"):
+    assert doc["baselines"][b]["ok"], b
+print("json: %d configurations, ratio_vs_barrier %s" % (
+    len(doc["configs"]),
+    ", ".join("E=%d: %.2f" % (c["emitters"], c["ratio_vs_barrier"])
+              for c in doc["configs"])))
+PY
+
+# a pooter-only run with no consumers still works
+run "$bench" -R "$rounds" -E 2 -C 0 --no-baselines --watchdog 120
+
+echo "bench: OK"

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h - pooter-bench's shared declarations: the process team that every
+ * workload runs as (team.c), the workloads themselves (workloads.c), and the
+ * numbers they produce.
+ *
+ * Every participant is a forked child.  Children get ready (open the broker,
+ * join, ...), say so on a pipe, and block on a second pipe until the parent
+ * closes it: that close is the start of the clock.  What a child measures
+ * goes into a struct child_slot in MAP_SHARED memory set up before fork.
+ */
+#ifndef POOTER_BENCH_H
+#define POOTER_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define NSEC_PER_SEC 1000000000ull
+
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* What one child reports, written by the child only. */
+struct child_slot {
+	uint64_t go_ns;		/* left the start line */
+	uint64_t mark_ns;	/* workload's own mark (consumer: last round in hand) */
+	uint64_t done_ns;	/* timed part over */
+	uint64_t utime_ns;	/* CPU over the timed part */
+	uint64_t stime_ns;
+	uint64_t nvcsw;		/* context switches over the timed part */
+	uint64_t nivcsw;
+	uint64_t count;		/* iterations completed */
+	int32_t err;		/* 0, or what went wrong (negative errno) */
+	char msg[200];
+} __attribute__((aligned(64)));
+
+struct team {
+	unsigned int n;
+	pid_t *pids;
+	struct child_slot *slots;	/* n, MAP_SHARED */
+	int ready_rd, ready_wr;		/* children -> parent: one byte each */
+	int go_rd, go_wr;		/* parent closes go_wr: start */
+	uint64_t start_ns;		/* parent's clock at the start */
+	uint64_t end_ns;		/* parent's clock when all were reaped */
+	uint64_t busy_ns;		/* CPU busy machine-wide (/proc/stat), start..end */
+	bool busy_known;
+	/* child-local: the snapshot taken at the start line */
+	uint64_t cpu_u0, cpu_s0, csw_v0, csw_i0;
+	char err[256];			/* the first failure, for the parent */
+};
+
+/*
+ * A child's body: get ready, call team_go(), do the timed work, call
+ * team_done(), clean up.  Returns 0 or fails through child_fail().
+ */
+typedef int (*team_fn)(struct team *t, unsigned int idx, void *arg);
+
+/*
+ * Fork n children running fn, wait until all are ready, start the clock, and
+ * reap them all.  A child that fails, or a team that is not done within
+ * watchdog_s seconds, makes it return -1 with t->err set (stragglers are
+ * killed).  The caller reads t->slots, then calls team_free().
+ */
+int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
+	     unsigned int watchdog_s);
+void team_free(struct team *t);
+
+/*
+ * CPU time spent by anything other than the team's timed parts while it ran,
+ * as a share of the machine (0..100), or -1 when /proc/stat is unreadable.
+ * A busy machine makes every figure of the run suspect.
+ */
+double team_background_pct(const struct team *t);
+
+/* In a child. */
+void team_go(struct team *t, unsigned int idx);
+void team_done(struct team *t, unsigned int idx);
+int child_fail(struct team *t, unsigned int idx, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Shared anonymous memory, zeroed; NULL on failure. */
+void *shared_alloc(size_t size);
+void shared_free(void *p, size_t size);
+
+/* --- results ------------------------------------------------------------ */
+
+struct latency {
+	double p50_ns, p99_ns, p999_ns, max_ns, mean_ns;
+};
+
+/* Sorts v in place. */
+void latency_of(uint64_t *v, size_t n, struct latency *out);
+
+struct run_result {
+	bool ok;
+	char err[256];
+	unsigned int procs;
+	uint64_t rounds;
+	double wall_ns;			/* start -> last participant done (see workloads.c) */
+	double rounds_per_s;
+	double ns_per_round;
+	struct latency lat;		/* per emit (pooter) / per wait (barrier) */
+	double cpu_ns_per_round;	/* user + sys, every participant */
+	double user_ns_per_round;
+	double sys_ns_per_round;
+	double vcsw_per_round;		/* voluntary context switches: sleeps */
+	double ivcsw_per_round;
+	double background_pct;		/* see team_background_pct() */
+};
+
+struct pingpong_result {
+	bool ok;
+	char err[256];
+	uint64_t iters;
+	double rt_ns;			/* one round trip: A -> B -> A */
+	double handoff_ns;		/* one way: rt / 2 */
+	double cpu_ns_per_rt;		/* both processes */
+	double vcsw_per_rt;
+	bool pinned;			/* spin: the two ran on two CPUs */
+	double background_pct;
+};
+
+struct pooter_params {
+	unsigned int emitters, consumers, payload, depth, timeout_ms;
+	uint64_t rounds;
+	unsigned int watchdog_s;
+};
+
+/* workloads.c */
+void run_pooter(const struct pooter_params *p, struct run_result *res);
+void run_barrier(unsigned int procs, uint64_t rounds, unsigned int watchdog_s,
+		 struct run_result *res);
+void run_futex_pingpong(uint64_t iters, unsigned int watchdog_s,
+			struct pingpong_result *res);
+void run_spin_pingpong(uint64_t iters, unsigned int watchdog_s,
+		       struct pingpong_result *res);
+
+#endif /* POOTER_BENCH_H */

@@ -1,0 +1,812 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pooter-bench - how fast are pooter's rounds, next to what the same machine
+ * does with a pthread barrier, a futex hand-off and a spinning cache line?
+ *
+ *   pooter-bench [-E N] [-C N] [-R ROUNDS] [-P BYTES] [--sweep-emitters LIST]
+ *                [--sweep-consumers LIST] [--json] [--no-baselines] ...
+ *
+ * For every configuration (E emitters, C consumers) it runs pooter and the
+ * barrier baseline with E + C processes; the two ping-pongs (2 processes)
+ * run once.  It prints a table, or with --json one JSON document whose
+ * configurations each carry ratio_vs_barrier.  The exit status is 0 only if
+ * every run did what it should (every emit returned 0 in the right round,
+ * every consumer got every round, the broker counted R resolved rounds).
+ *
+ * What does not live here: the processes (team.c) and what they do
+ * (workloads.c).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <pooter.h>
+
+#include "bench.h"
+
+#define LIST_MAX 32
+
+struct opts {
+	unsigned int emitters[LIST_MAX], n_emitters;
+	unsigned int consumers[LIST_MAX], n_consumers;
+	uint64_t rounds;
+	unsigned int payload, depth, timeout_ms, repeat, watchdog_s;
+	uint64_t pp_iters;
+	bool json, baselines, progress;
+};
+
+struct config {
+	unsigned int emitters, consumers;
+	struct run_result pooter, barrier;
+	bool have_barrier;
+};
+
+static const char usage_text[] =
+	"usage: pooter-bench [options]\n"
+	"\n"
+	"Runs E emitter and C consumer processes through one pooter broker for\n"
+	"R rounds of P-byte payloads, and in the same run the baselines: a\n"
+	"pthread barrier (PTHREAD_PROCESS_SHARED) across E+C processes, a futex\n"
+	"ping-pong and a spinning ping-pong between two processes.\n"
+	"\n"
+	"  -E, --emitters N           emitter processes (1..256, default 2)\n"
+	"  -C, --consumers N          consumer processes (0..64, default 1)\n"
+	"  -R, --rounds N             rounds per run (default 10000)\n"
+	"  -P, --payload BYTES        bytes per emit (0..1048576, default 64)\n"
+	"  -d, --depth D              broker ring records (1..64, default 16)\n"
+	"  -t, --timeout MS           round timeout (default 10000)\n"
+	"      --sweep-emitters LIST  e.g. 1,2,4,8,16,32,64 (replaces -E)\n"
+	"      --sweep-consumers LIST e.g. 1,2 (replaces -C)\n"
+	"      --repeat N             run each measurement N times, report the\n"
+	"                             median by rate (default 1)\n"
+	"      --pingpong-iters N     round trips per ping-pong (default 100000)\n"
+	"      --no-baselines         pooter only\n"
+	"      --watchdog S           give up on a run after S seconds "
+	"(default 600)\n"
+	"  -j, --json                 one JSON document on stdout\n"
+	"  -h, --help\n"
+	"\n"
+	"Exit status: 0 when every run completed correctly, 1 when one did "
+	"not,\n2 on bad usage.\n";
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pooter-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'pooter-bench --help'.\n", stderr);
+	return 2;
+}
+
+static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_uint(const char *s, unsigned int lo, unsigned int hi,
+		       unsigned int *out)
+{
+	uint64_t v;
+
+	if (!parse_u64(s, lo, hi, &v))
+		return false;
+	*out = (unsigned int)v;
+	return true;
+}
+
+static bool parse_list(const char *s, unsigned int lo, unsigned int hi,
+		       unsigned int *out, unsigned int *n)
+{
+	char buf[512], *tok, *save = NULL;
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (*n == LIST_MAX || !parse_uint(tok, lo, hi, &out[*n]))
+			return false;
+		(*n)++;
+	}
+	return *n > 0;
+}
+
+enum {
+	OPT_SWEEP_E = 256,
+	OPT_SWEEP_C,
+	OPT_REPEAT,
+	OPT_PP_ITERS,
+	OPT_NO_BASELINES,
+	OPT_WATCHDOG,
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "emitters", required_argument, NULL, 'E' },
+		{ "consumers", required_argument, NULL, 'C' },
+		{ "rounds", required_argument, NULL, 'R' },
+		{ "payload", required_argument, NULL, 'P' },
+		{ "depth", required_argument, NULL, 'd' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "sweep-emitters", required_argument, NULL, OPT_SWEEP_E },
+		{ "sweep-consumers", required_argument, NULL, OPT_SWEEP_C },
+		{ "repeat", required_argument, NULL, OPT_REPEAT },
+		{ "pingpong-iters", required_argument, NULL, OPT_PP_ITERS },
+		{ "no-baselines", no_argument, NULL, OPT_NO_BASELINES },
+		{ "watchdog", required_argument, NULL, OPT_WATCHDOG },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->emitters[0] = 2;
+	o->n_emitters = 1;
+	o->consumers[0] = 1;
+	o->n_consumers = 1;
+	o->rounds = 10000;
+	o->payload = 64;
+	o->depth = 16;
+	o->timeout_ms = 10000;
+	o->repeat = 1;
+	o->watchdog_s = 600;
+	o->pp_iters = 100000;
+	o->baselines = true;
+
+	while ((c = getopt_long(argc, argv, "E:C:R:P:d:t:jh", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'E':
+			if (!parse_uint(optarg, 1, POOTER_EMITTERS_MAX,
+					&o->emitters[0]))
+				return usage_error("bad emitter count '%s' "
+						   "(1..%u)",
+						   optarg, POOTER_EMITTERS_MAX);
+			o->n_emitters = 1;
+			break;
+		case 'C':
+			if (!parse_uint(optarg, 0, POOTER_CONSUMERS_MAX,
+					&o->consumers[0]))
+				return usage_error("bad consumer count '%s' "
+						   "(0..%u)",
+						   optarg,
+						   POOTER_CONSUMERS_MAX);
+			o->n_consumers = 1;
+			break;
+		case 'R':
+			if (!parse_u64(optarg, 1, 100000000, &o->rounds))
+				return usage_error("bad round count '%s'",
+						   optarg);
+			break;
+		case 'P':
+			if (!parse_uint(optarg, 0, POOTER_PAYLOAD_MAX,
+					&o->payload))
+				return usage_error("bad payload size '%s' "
+						   "(0..%u)",
+						   optarg, POOTER_PAYLOAD_MAX);
+			break;
+		case 'd':
+			if (!parse_uint(optarg, 1, POOTER_DEPTH_MAX, &o->depth))
+				return usage_error("bad depth '%s' (1..%u)",
+						   optarg, POOTER_DEPTH_MAX);
+			break;
+		case 't':
+			if (!parse_uint(optarg, 1, POOTER_TIMEOUT_MAX_MS,
+					&o->timeout_ms))
+				return usage_error("bad timeout '%s'", optarg);
+			break;
+		case OPT_SWEEP_E:
+			if (!parse_list(optarg, 1, POOTER_EMITTERS_MAX,
+					o->emitters, &o->n_emitters))
+				return usage_error("bad emitter list '%s'",
+						   optarg);
+			break;
+		case OPT_SWEEP_C:
+			if (!parse_list(optarg, 0, POOTER_CONSUMERS_MAX,
+					o->consumers, &o->n_consumers))
+				return usage_error("bad consumer list '%s'",
+						   optarg);
+			break;
+		case OPT_REPEAT:
+			if (!parse_uint(optarg, 1, 99, &o->repeat))
+				return usage_error("bad repeat count '%s'",
+						   optarg);
+			break;
+		case OPT_PP_ITERS:
+			if (!parse_u64(optarg, 1, 1000000000, &o->pp_iters))
+				return usage_error("bad iteration count '%s'",
+						   optarg);
+			break;
+		case OPT_NO_BASELINES:
+			o->baselines = false;
+			break;
+		case OPT_WATCHDOG:
+			if (!parse_uint(optarg, 1, 86400, &o->watchdog_s))
+				return usage_error("bad watchdog '%s'", optarg);
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		default:
+			return usage_error("bad option");
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	/* a latency sample per emit, in shared memory */
+	for (unsigned int i = 0; i < o->n_emitters; i++)
+		for (unsigned int k = 0; k < o->n_consumers; k++)
+			if ((uint64_t)(o->emitters[i] + o->consumers[k]) *
+				    o->rounds >
+			    (1ull << 28))
+				return usage_error(
+					"%u processes x %llu rounds "
+					"is too many samples",
+					o->emitters[i] + o->consumers[k],
+					(unsigned long long)o->rounds);
+	o->progress = isatty(STDERR_FILENO);
+	return 0;
+}
+
+static void progress(const struct opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!o->progress)
+		return;
+	fputs("\r\033[K", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+static int cmp_run(const void *a, const void *b)
+{
+	double x = ((const struct run_result *)a)->rounds_per_s;
+	double y = ((const struct run_result *)b)->rounds_per_s;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_pp(const void *a, const void *b)
+{
+	double x = ((const struct pingpong_result *)a)->rt_ns;
+	double y = ((const struct pingpong_result *)b)->rt_ns;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Run fn repeat times; the median by rate, or the first failure. */
+static void median_run(unsigned int repeat, struct run_result *out,
+		       void (*fn)(const void *arg, struct run_result *res),
+		       const void *arg)
+{
+	struct run_result *runs = calloc(repeat, sizeof(*runs));
+
+	if (!runs) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->err, sizeof(out->err), "out of memory");
+		return;
+	}
+	for (unsigned int i = 0; i < repeat; i++) {
+		fn(arg, &runs[i]);
+		if (!runs[i].ok) {
+			*out = runs[i];
+			free(runs);
+			return;
+		}
+	}
+	qsort(runs, repeat, sizeof(*runs), cmp_run);
+	*out = runs[repeat / 2];
+	free(runs);
+}
+
+static void do_pooter(const void *arg, struct run_result *res)
+{
+	run_pooter(arg, res);
+}
+
+struct barrier_arg {
+	unsigned int procs, watchdog_s;
+	uint64_t rounds;
+};
+
+static void do_barrier(const void *arg, struct run_result *res)
+{
+	const struct barrier_arg *a = arg;
+
+	run_barrier(a->procs, a->rounds, a->watchdog_s, res);
+}
+
+static void median_pingpong(unsigned int repeat, bool spin, uint64_t iters,
+			    unsigned int watchdog_s,
+			    struct pingpong_result *out)
+{
+	struct pingpong_result *runs = calloc(repeat, sizeof(*runs));
+
+	if (!runs) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->err, sizeof(out->err), "out of memory");
+		return;
+	}
+	for (unsigned int i = 0; i < repeat; i++) {
+		if (spin)
+			run_spin_pingpong(iters, watchdog_s, &runs[i]);
+		else
+			run_futex_pingpong(iters, watchdog_s, &runs[i]);
+		if (!runs[i].ok) {
+			*out = runs[i];
+			free(runs);
+			return;
+		}
+	}
+	qsort(runs, repeat, sizeof(*runs), cmp_pp);
+	*out = runs[repeat / 2];
+	free(runs);
+}
+
+/* --- derived figures ----------------------------------------------------- */
+
+static double ratio(double a, double b)
+{
+	return b > 0 && a > 0 ? a / b : NAN;
+}
+
+/* Time per round of the E=2 run with the same consumers, or NAN. */
+static double e2_ns_per_round(const struct config *cfg, unsigned int n,
+			      unsigned int consumers)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (cfg[i].emitters == 2 && cfg[i].consumers == consumers &&
+		    cfg[i].pooter.ok)
+			return cfg[i].pooter.ns_per_round;
+	return NAN;
+}
+
+/* The largest background share of any run, -1 if none is known. */
+static double busiest(const struct config *cfg, unsigned int n,
+		      const struct pingpong_result *fx,
+		      const struct pingpong_result *sp)
+{
+	double m = -1;
+
+	if (fx->ok && fx->background_pct > m)
+		m = fx->background_pct;
+	if (sp->ok && sp->background_pct > m)
+		m = sp->background_pct;
+	for (unsigned int i = 0; i < n; i++) {
+		if (cfg[i].pooter.ok && cfg[i].pooter.background_pct > m)
+			m = cfg[i].pooter.background_pct;
+		if (cfg[i].barrier.ok && cfg[i].barrier.background_pct > m)
+			m = cfg[i].barrier.background_pct;
+	}
+	return m;
+}
+
+/* --- table ---------------------------------------------------------------- */
+
+static void fmt_num(char *buf, size_t len, double v, const char *fmt)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, fmt, v);
+}
+
+static void fmt_bg(char *buf, size_t len, double pct)
+{
+	if (pct < 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.0f", pct);
+}
+
+static void print_row(const struct config *c, const struct run_result *r)
+{
+	char bg[16];
+
+	fmt_bg(bg, sizeof(bg), r->background_pct);
+	printf("%4u %3u %12.0f %10.2f %9.2f %9.2f %9.2f %11.2f %8.2f %5s\n",
+	       c->emitters, c->consumers, r->rounds_per_s,
+	       r->ns_per_round / 1e3, r->lat.p50_ns / 1e3, r->lat.p99_ns / 1e3,
+	       r->lat.p999_ns / 1e3, r->cpu_ns_per_round / 1e3,
+	       r->vcsw_per_round, bg);
+}
+
+static void print_table(const struct opts *o, const struct utsname *u,
+			long cpus, const struct config *cfg, unsigned int n,
+			const struct pingpong_result *fx,
+			const struct pingpong_result *sp)
+{
+	char a[32], b[32], c[32], d[32], e[32], f[32];
+
+	printf("pooter-bench %d.%d.%d: %ld CPUs, %s %s; R=%llu rounds, "
+	       "P=%u bytes, depth %u, timeout %u ms, median of %u\n",
+	       POOTER_VERSION_MAJOR, POOTER_VERSION_MINOR, POOTER_VERSION_PATCH,
+	       cpus, u->sysname, u->release, (unsigned long long)o->rounds,
+	       o->payload, o->depth, o->timeout_ms, o->repeat);
+	printf("times in microseconds (us); CPU = user + sys of every "
+	       "participant, per round; csw = voluntary context switches "
+	       "(sleeps) per round;\nbg%% = CPU used by anything else while "
+	       "the run ran, %% of the machine (- : run too short to tell)\n\n");
+
+	if (o->baselines) {
+		printf("baselines, 2 processes, %llu round trips\n",
+		       (unsigned long long)o->pp_iters);
+		if (fx->ok)
+			printf("  futex ping-pong (blocking):  round trip "
+			       "%8.3f us  hand-off %8.3f us  CPU %8.3f "
+			       "us/round trip  csw %.2f  bg%% %s\n",
+			       fx->rt_ns / 1e3, fx->handoff_ns / 1e3,
+			       fx->cpu_ns_per_rt / 1e3, fx->vcsw_per_rt,
+			       (fmt_bg(a, sizeof(a), fx->background_pct), a));
+		else
+			printf("  futex ping-pong: FAILED: %s\n", fx->err);
+		if (sp->ok)
+			printf("  spin ping-pong (one line):   round trip "
+			       "%8.3f us  hand-off %8.3f us  CPU %8.3f "
+			       "us/round trip  bg%% %s%s\n",
+			       sp->rt_ns / 1e3, sp->handoff_ns / 1e3,
+			       sp->cpu_ns_per_rt / 1e3,
+			       (fmt_bg(a, sizeof(a), sp->background_pct), a),
+			       sp->pinned ? "  (pinned to 2 CPUs)" :
+					    "  (one CPU: yielding)");
+		else
+			printf("  spin ping-pong: FAILED: %s\n", sp->err);
+		printf("\n");
+	}
+
+	printf("pooter: E emitters + C consumers, one broker\n");
+	printf("%4s %3s %12s %10s %9s %9s %9s %11s %8s %5s\n", "E", "C",
+	       "rounds/s", "us/round", "emit p50", "p99", "p99.9", "CPU us/rnd",
+	       "csw/rnd", "bg%");
+	for (unsigned int i = 0; i < n; i++) {
+		const struct run_result *r = &cfg[i].pooter;
+
+		if (!r->ok) {
+			printf("%4u %3u FAILED: %s\n", cfg[i].emitters,
+			       cfg[i].consumers, r->err);
+			continue;
+		}
+		print_row(&cfg[i], r);
+	}
+	if (!o->baselines)
+		return;
+
+	printf("\npthread barrier: E + C processes, one wait per round\n");
+	printf("%4s %3s %12s %10s %9s %9s %9s %11s %8s %5s\n", "E", "C",
+	       "rounds/s", "us/round", "wait p50", "p99", "p99.9", "CPU us/rnd",
+	       "csw/rnd", "bg%");
+	for (unsigned int i = 0; i < n; i++) {
+		const struct run_result *r = &cfg[i].barrier;
+
+		if (!r->ok) {
+			printf("%4u %3u FAILED: %s\n", cfg[i].emitters,
+			       cfg[i].consumers, r->err);
+			continue;
+		}
+		print_row(&cfg[i], r);
+	}
+
+	printf("\npooter vs baselines (rate ratios: >1 means pooter is faster; "
+	       "CPU ratio: <1 means pooter uses less)\n");
+	printf("%4s %3s %10s %10s %10s %10s %14s %12s\n", "E", "C", "x barrier",
+	       "CPU ratio", "x futex", "x spin", "p99/hand-off", "t/t(E=2)");
+	for (unsigned int i = 0; i < n; i++) {
+		const struct run_result *p = &cfg[i].pooter,
+					*bar = &cfg[i].barrier;
+		double e2 = e2_ns_per_round(cfg, n, cfg[i].consumers);
+
+		if (!p->ok)
+			continue;
+		fmt_num(a, sizeof(a),
+			bar->ok ? ratio(p->rounds_per_s, bar->rounds_per_s) :
+				  NAN,
+			"%.2f");
+		fmt_num(b, sizeof(b),
+			bar->ok ? ratio(p->cpu_ns_per_round,
+					bar->cpu_ns_per_round) :
+				  NAN,
+			"%.2f");
+		fmt_num(c, sizeof(c),
+			fx->ok ? ratio(p->rounds_per_s, 1e9 / fx->rt_ns) : NAN,
+			"%.3f");
+		fmt_num(d, sizeof(d),
+			sp->ok ? ratio(p->rounds_per_s, 1e9 / sp->rt_ns) : NAN,
+			"%.4f");
+		fmt_num(e, sizeof(e),
+			fx->ok ? ratio(p->lat.p99_ns, fx->handoff_ns) : NAN,
+			"%.1f");
+		if (isnan(e2) || cfg[i].emitters < 2)
+			snprintf(f, sizeof(f), "-");
+		else
+			snprintf(f, sizeof(f), "%.2f (%u)",
+				 p->ns_per_round / e2, cfg[i].emitters / 2);
+		printf("%4u %3u %10s %10s %10s %10s %14s %12s\n",
+		       cfg[i].emitters, cfg[i].consumers, a, b, c, d, e, f);
+	}
+	if (busiest(cfg, n, fx, sp) > 10)
+		printf("\nWARNING: up to %.0f%% of the machine was busy with "
+		       "other work during a run: these figures are suspect.\n",
+		       busiest(cfg, n, fx, sp));
+	printf("\nx futex / x spin: pooter rounds/s over ping-pong round "
+	       "trips/s.  p99/hand-off: pooter's p99 emit latency over one "
+	       "futex hand-off.\nt/t(E=2): time per round relative to E=2 with "
+	       "the same C; in parentheses the linear bound E/2.\n");
+}
+
+/* --- JSON ----------------------------------------------------------------- */
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void json_num(const char *key, double v, bool comma)
+{
+	printf("\"%s\":", key);
+	if (isnan(v) || isinf(v))
+		printf("null");
+	else
+		printf("%.6g", v);
+	if (comma)
+		putchar(',');
+}
+
+static void json_run(const char *key, const struct run_result *r)
+{
+	printf("\"%s\":{\"ok\":%s,", key, r->ok ? "true" : "false");
+	if (!r->ok) {
+		printf("\"error\":");
+		json_str(r->err);
+		printf("}");
+		return;
+	}
+	printf("\"processes\":%u,\"rounds\":%llu,", r->procs,
+	       (unsigned long long)r->rounds);
+	json_num("wall_s", r->wall_ns / 1e9, true);
+	json_num("rounds_per_s", r->rounds_per_s, true);
+	json_num("us_per_round", r->ns_per_round / 1e3, true);
+	json_num("latency_p50_us", r->lat.p50_ns / 1e3, true);
+	json_num("latency_p99_us", r->lat.p99_ns / 1e3, true);
+	json_num("latency_p999_us", r->lat.p999_ns / 1e3, true);
+	json_num("latency_max_us", r->lat.max_ns / 1e3, true);
+	json_num("latency_mean_us", r->lat.mean_ns / 1e3, true);
+	json_num("cpu_us_per_round", r->cpu_ns_per_round / 1e3, true);
+	json_num("user_us_per_round", r->user_ns_per_round / 1e3, true);
+	json_num("sys_us_per_round", r->sys_ns_per_round / 1e3, true);
+	json_num("voluntary_csw_per_round", r->vcsw_per_round, true);
+	json_num("involuntary_csw_per_round", r->ivcsw_per_round, true);
+	json_num("background_cpu_pct",
+		 r->background_pct < 0 ? NAN : r->background_pct, false);
+	printf("}");
+}
+
+static void json_pp(const char *key, const struct pingpong_result *r,
+		    bool comma)
+{
+	printf("\"%s\":{\"ok\":%s,", key, r->ok ? "true" : "false");
+	if (!r->ok) {
+		printf("\"error\":");
+		json_str(r->err);
+	} else {
+		printf("\"round_trips\":%llu,\"pinned\":%s,",
+		       (unsigned long long)r->iters,
+		       r->pinned ? "true" : "false");
+		json_num("round_trip_us", r->rt_ns / 1e3, true);
+		json_num("handoff_us", r->handoff_ns / 1e3, true);
+		json_num("round_trips_per_s", 1e9 / r->rt_ns, true);
+		json_num("cpu_us_per_round_trip", r->cpu_ns_per_rt / 1e3, true);
+		json_num("voluntary_csw_per_round_trip", r->vcsw_per_rt, true);
+		json_num("background_cpu_pct",
+			 r->background_pct < 0 ? NAN : r->background_pct,
+			 false);
+	}
+	printf("}%s", comma ? "," : "");
+}
+
+static void print_json(const struct opts *o, const struct utsname *u, long cpus,
+		       const struct config *cfg, unsigned int n,
+		       const struct pingpong_result *fx,
+		       const struct pingpong_result *sp, bool ok)
+{
+	printf("{\"tool\":\"pooter-bench\",\"version\":\"%d.%d.%d\",",
+	       POOTER_VERSION_MAJOR, POOTER_VERSION_MINOR,
+	       POOTER_VERSION_PATCH);
+	printf("\"ok\":%s,", ok ? "true" : "false");
+	json_num("max_background_cpu_pct",
+		 busiest(cfg, n, fx, sp) < 0 ? NAN : busiest(cfg, n, fx, sp),
+		 true);
+	printf("\"machine\":{\"cpus\":%ld,\"kernel\":", cpus);
+	json_str(u->release);
+	printf(",\"arch\":");
+	json_str(u->machine);
+	printf("},");
+	printf("\"params\":{\"rounds\":%llu,\"payload\":%u,\"depth\":%u,"
+	       "\"timeout_ms\":%u,\"repeat\":%u,\"pingpong_iters\":%llu,"
+	       "\"baselines\":%s},",
+	       (unsigned long long)o->rounds, o->payload, o->depth,
+	       o->timeout_ms, o->repeat, (unsigned long long)o->pp_iters,
+	       o->baselines ? "true" : "false");
+	printf("\"baselines\":");
+	if (o->baselines) {
+		printf("{");
+		json_pp("futex_pingpong", fx, true);
+		json_pp("spin_pingpong", sp, false);
+		printf("},");
+	} else {
+		printf("null,");
+	}
+	printf("\"configs\":[");
+	for (unsigned int i = 0; i < n; i++) {
+		const struct run_result *p = &cfg[i].pooter,
+					*bar = &cfg[i].barrier;
+		bool both = p->ok && bar->ok && cfg[i].have_barrier;
+		double e2 = e2_ns_per_round(cfg, n, cfg[i].consumers);
+
+		printf("%s{\"emitters\":%u,\"consumers\":%u,\"payload\":%u,",
+		       i ? "," : "", cfg[i].emitters, cfg[i].consumers,
+		       o->payload);
+		json_run("pooter", p);
+		printf(",");
+		if (cfg[i].have_barrier) {
+			json_run("barrier", bar);
+			printf(",");
+		}
+		json_num("ratio_vs_barrier",
+			 both ? ratio(p->rounds_per_s, bar->rounds_per_s) : NAN,
+			 true);
+		json_num("cpu_ratio_vs_barrier",
+			 both ? ratio(p->cpu_ns_per_round,
+				      bar->cpu_ns_per_round) :
+				NAN,
+			 true);
+		json_num("ratio_vs_futex",
+			 p->ok && fx->ok ?
+				 ratio(p->rounds_per_s, 1e9 / fx->rt_ns) :
+				 NAN,
+			 true);
+		json_num("ratio_vs_spin",
+			 p->ok && sp->ok ?
+				 ratio(p->rounds_per_s, 1e9 / sp->rt_ns) :
+				 NAN,
+			 true);
+		json_num("p99_vs_futex_handoff",
+			 p->ok && fx->ok ?
+				 ratio(p->lat.p99_ns, fx->handoff_ns) :
+				 NAN,
+			 true);
+		json_num("time_per_round_vs_e2",
+			 p->ok && cfg[i].emitters >= 2 ?
+				 ratio(p->ns_per_round, e2) :
+				 NAN,
+			 true);
+		json_num("linear_bound_vs_e2",
+			 cfg[i].emitters >= 2 ? cfg[i].emitters / 2.0 : NAN,
+			 false);
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct pingpong_result fx = { 0 }, sp = { 0 };
+	struct config *cfg;
+	struct utsname u;
+	struct opts o;
+	unsigned int n = 0;
+	long cpus;
+	bool ok = true;
+	int rc;
+
+	rc = parse_opts(argc, argv, &o);
+	if (rc)
+		return rc;
+	if (uname(&u) < 0)
+		memset(&u, 0, sizeof(u));
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	cfg = calloc((size_t)o.n_emitters * o.n_consumers, sizeof(*cfg));
+	if (!cfg) {
+		fprintf(stderr, "pooter-bench: out of memory\n");
+		return 1;
+	}
+
+	if (o.baselines) {
+		progress(&o, "futex ping-pong ...");
+		median_pingpong(o.repeat, false, o.pp_iters, o.watchdog_s, &fx);
+		progress(&o, "spin ping-pong ...");
+		median_pingpong(o.repeat, true, o.pp_iters, o.watchdog_s, &sp);
+		ok = fx.ok && sp.ok;
+	}
+	for (unsigned int k = 0; k < o.n_consumers; k++) {
+		for (unsigned int i = 0; i < o.n_emitters; i++) {
+			struct config *c = &cfg[n++];
+			struct pooter_params p = {
+				.emitters = o.emitters[i],
+				.consumers = o.consumers[k],
+				.payload = o.payload,
+				.depth = o.depth,
+				.timeout_ms = o.timeout_ms,
+				.rounds = o.rounds,
+				.watchdog_s = o.watchdog_s,
+			};
+			struct barrier_arg ba = {
+				.procs = p.emitters + p.consumers,
+				.rounds = o.rounds,
+				.watchdog_s = o.watchdog_s,
+			};
+
+			c->emitters = p.emitters;
+			c->consumers = p.consumers;
+			progress(&o, "E=%u C=%u: pooter ...", p.emitters,
+				 p.consumers);
+			median_run(o.repeat, &c->pooter, do_pooter, &p);
+			ok = ok && c->pooter.ok;
+			if (!c->pooter.ok)
+				fprintf(stderr,
+					"%spooter-bench: E=%u C=%u: %s\n",
+					o.progress ? "\r\033[K" : "",
+					p.emitters, p.consumers, c->pooter.err);
+			if (!o.baselines)
+				continue;
+			progress(&o, "E=%u C=%u: barrier ...", p.emitters,
+				 p.consumers);
+			c->have_barrier = true;
+			median_run(o.repeat, &c->barrier, do_barrier, &ba);
+			ok = ok && c->barrier.ok;
+			if (!c->barrier.ok)
+				fprintf(stderr,
+					"%spooter-bench: E=%u C=%u: %s\n",
+					o.progress ? "\r\033[K" : "",
+					p.emitters, p.consumers,
+					c->barrier.err);
+		}
+	}
+	progress(&o, "");
+
+	if (o.json)
+		print_json(&o, &u, cpus, cfg, n, &fx, &sp, ok);
+	else
+		print_table(&o, &u, cpus, cfg, n, &fx, &sp);
+	free(cfg);
+	if (fflush(stdout) != 0)
+		return 1;
+	return ok ? 0 : 1;
+}

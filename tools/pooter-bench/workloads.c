@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * workloads.c - what the teams of team.c do: pooter rounds, and the
+ * baselines they are compared with on the same machine in the same run.
+ *
+ * pooter      E emitter and C consumer processes, one broker.  Each emitter
+ *             makes R emits, each blocking until its round's outcome; each
+ *             consumer takes R deliveries, releasing each at once.  Rounds
+ *             pipeline through the ring (depth records).  The clock stops
+ *             when the last consumer holds the last round (with no
+ *             consumers: when the last emitter has its last outcome).
+ *             Every emit must return 0 with round number i + 1, and every
+ *             consumer must get rounds 1..R in order, each with E payloads
+ *             of P bytes that start with the emitter's iteration number.
+ * barrier     E + C processes, a pthread_barrier_t (PTHREAD_PROCESS_SHARED)
+ *             in MAP_SHARED memory, R waits each.  The clock stops when the
+ *             last process is through its last wait.
+ * futex       two processes hand a 32-bit word back and forth, sleeping in
+ *             FUTEX_WAIT until it changes and waking the other with
+ *             FUTEX_WAKE every time: the cost of a blocking hand-off.
+ * spin        the same on one cache line, spinning instead of sleeping,
+ *             each process pinned to its own CPU: the floor.
+ *
+ * CPU time is each participant's own getrusage() delta over the timed part
+ * (set-up, joins and exit are not counted), summed over participants.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <pooter.h>
+
+#include "bench.h"
+
+/* ---------------------------------------------------------------- pooter */
+
+struct pooter_ctx {
+	const struct pooter_params *p;
+	const char *broker;
+	uint64_t *lat; /* emitters * rounds, shared */
+};
+
+static int pooter_emitter(struct team *t, unsigned int idx,
+			  const struct pooter_ctx *x)
+{
+	const struct pooter_params *p = x->p;
+	struct pooter_broker *b = NULL;
+	struct pooter_emitter *em = NULL;
+	uint64_t *lat = x->lat + (size_t)idx * p->rounds;
+	char name[32], *buf;
+	uint64_t i;
+	int err;
+
+	buf = malloc(p->payload ? p->payload : 1);
+	if (!buf)
+		return child_fail(t, idx, -ENOMEM, "emitter %u: out of memory",
+				  idx);
+	memset(buf, (int)('a' + idx % 26), p->payload ? p->payload : 1);
+	err = pooter_broker_open(x->broker, &b);
+	if (err)
+		return child_fail(t, idx, err, "emitter %u: open %s: %s", idx,
+				  x->broker, pooter_strerror(err));
+	snprintf(name, sizeof(name), "e%u", idx);
+	err = pooter_emitter_join(b, name, 0, &em);
+	if (err)
+		return child_fail(t, idx, err, "emitter %u: join: %s", idx,
+				  pooter_strerror(err));
+
+	team_go(t, idx);
+	for (i = 0; i < p->rounds; i++) {
+		uint64_t t0, t1, round = 0;
+
+		if (p->payload >= sizeof(i))
+			memcpy(buf, &i, sizeof(i));
+		t0 = mono_ns();
+		err = pooter_emit(em, buf, p->payload, &round);
+		t1 = mono_ns();
+		lat[i] = t1 - t0;
+		if (err) {
+			child_fail(t, idx, err,
+				   "emitter %u: emit %llu (round "
+				   "%llu): %s",
+				   idx, (unsigned long long)i + 1,
+				   (unsigned long long)round,
+				   pooter_strerror(err));
+			break;
+		}
+		if (round != i + 1) {
+			child_fail(t, idx, -EPROTO,
+				   "emitter %u: emit %llu was "
+				   "in round %llu",
+				   idx, (unsigned long long)i + 1,
+				   (unsigned long long)round);
+			break;
+		}
+	}
+	t->slots[idx].count = i;
+	team_done(t, idx);
+
+	/* after a failure, leaving cancels the round the others wait in */
+	pooter_emitter_leave(em);
+	pooter_broker_close(b);
+	free(buf);
+	return t->slots[idx].err ? -1 : 0;
+}
+
+static int check_delivery(struct team *t, unsigned int idx,
+			  const struct pooter_params *p, uint64_t i,
+			  const struct pooter_delivery *d)
+{
+	unsigned int cidx = idx - p->emitters;
+
+	if (d->round != i + 1 || d->outcome != 0 || d->count != p->emitters)
+		return child_fail(t, idx, -EPROTO,
+				  "consumer %u: delivery %llu "
+				  "is round %llu, outcome %d, %u payloads "
+				  "(expected round %llu, 0, %u)",
+				  cidx, (unsigned long long)i + 1,
+				  (unsigned long long)d->round, d->outcome,
+				  d->count, (unsigned long long)i + 1,
+				  p->emitters);
+	for (unsigned int e = 0; e < d->count; e++) {
+		const struct pooter_payload *pl = &d->payloads[e];
+
+		if (pl->len != p->payload || (p->payload >= sizeof(i) &&
+					      memcmp(pl->data, &i, sizeof(i))))
+			return child_fail(t, idx, -EPROTO,
+					  "consumer %u: round "
+					  "%llu: payload of %s is not the one "
+					  "emitted (%zu bytes)",
+					  cidx, (unsigned long long)d->round,
+					  pl->emitter, pl->len);
+	}
+	return 0;
+}
+
+static int pooter_consumer(struct team *t, unsigned int idx,
+			   const struct pooter_ctx *x)
+{
+	const struct pooter_params *p = x->p;
+	unsigned int cidx = idx - p->emitters;
+	/* longer than a round's timeout: a stuck round shows in the emits */
+	int timeout_ms = (int)p->timeout_ms + 5000;
+	struct pooter_broker *b = NULL;
+	struct pooter_consumer *c = NULL;
+	char name[32];
+	uint64_t i;
+	int err;
+
+	err = pooter_broker_open(x->broker, &b);
+	if (err)
+		return child_fail(t, idx, err, "consumer %u: open %s: %s", cidx,
+				  x->broker, pooter_strerror(err));
+	snprintf(name, sizeof(name), "c%u", cidx);
+	err = pooter_consumer_join(b, name, 0, &c);
+	if (err)
+		return child_fail(t, idx, err, "consumer %u: join: %s", cidx,
+				  pooter_strerror(err));
+
+	team_go(t, idx);
+	for (i = 0; i < p->rounds; i++) {
+		const struct pooter_delivery *d;
+
+		err = pooter_consume(c, timeout_ms, &d);
+		if (err) {
+			child_fail(t, idx, err,
+				   "consumer %u: delivery %llu: %s", cidx,
+				   (unsigned long long)i + 1,
+				   pooter_strerror(err));
+			break;
+		}
+		if (i + 1 == p->rounds)
+			t->slots[idx].mark_ns = mono_ns();
+		if (check_delivery(t, idx, p, i, d))
+			break;
+		err = pooter_release(c, d);
+		if (err) {
+			child_fail(t, idx, err,
+				   "consumer %u: release round "
+				   "%llu: %s",
+				   cidx, (unsigned long long)i + 1,
+				   pooter_strerror(err));
+			break;
+		}
+	}
+	t->slots[idx].count = i;
+	team_done(t, idx);
+
+	pooter_consumer_leave(c);
+	pooter_broker_close(b);
+	return t->slots[idx].err ? -1 : 0;
+}
+
+static int pooter_child(struct team *t, unsigned int idx, void *arg)
+{
+	const struct pooter_ctx *x = arg;
+
+	if (idx < x->p->emitters)
+		return pooter_emitter(t, idx, x);
+	return pooter_consumer(t, idx, x);
+}
+
+static void result_fail(char *err, size_t len, const char *what,
+			const char *why)
+{
+	snprintf(err, len, "%.40s: %.200s", what, why);
+}
+
+/* CPU and context switches of every slot, per round */
+static void sum_cpu(const struct team *t, uint64_t rounds,
+		    struct run_result *res)
+{
+	double u = 0, s = 0, v = 0, iv = 0;
+
+	for (unsigned int i = 0; i < t->n; i++) {
+		u += (double)t->slots[i].utime_ns;
+		s += (double)t->slots[i].stime_ns;
+		v += (double)t->slots[i].nvcsw;
+		iv += (double)t->slots[i].nivcsw;
+	}
+	res->user_ns_per_round = u / (double)rounds;
+	res->sys_ns_per_round = s / (double)rounds;
+	res->cpu_ns_per_round = (u + s) / (double)rounds;
+	res->vcsw_per_round = v / (double)rounds;
+	res->ivcsw_per_round = iv / (double)rounds;
+}
+
+static void set_rate(struct run_result *res, uint64_t start, uint64_t end)
+{
+	res->wall_ns = end > start ? (double)(end - start) : 1;
+	res->ns_per_round = res->wall_ns / (double)res->rounds;
+	res->rounds_per_s = (double)res->rounds * 1e9 / res->wall_ns;
+}
+
+void run_pooter(const struct pooter_params *p, struct run_result *res)
+{
+	POOTER_OPTS(pooter_broker_attr, attr, .max_emitters = p->emitters,
+		    .max_consumers = p->consumers ? p->consumers : 1,
+		    .max_payload = p->payload ? p->payload : 1,
+		    .depth = p->depth, .timeout_ms = p->timeout_ms);
+	size_t lat_size = (size_t)p->emitters * p->rounds * sizeof(uint64_t);
+	struct pooter_broker_stat st;
+	struct pooter_broker *b;
+	struct pooter_ctx x = { .p = p };
+	struct team t;
+	uint64_t end = 0;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	res->procs = p->emitters + p->consumers;
+	res->rounds = p->rounds;
+	err = pooter_broker_create(NULL, &attr, &b);
+	if (err) {
+		snprintf(res->err, sizeof(res->err), "pooter: create: %s (%s)",
+			 pooter_strerror(err), pooter_last_error());
+		return;
+	}
+	x.broker = pooter_broker_name(b);
+	x.lat = shared_alloc(lat_size);
+	if (!x.lat) {
+		result_fail(res->err, sizeof(res->err), "pooter",
+			    "no memory for the latency samples");
+		goto out;
+	}
+
+	if (team_run(&t, res->procs, pooter_child, &x, p->watchdog_s)) {
+		result_fail(res->err, sizeof(res->err), "pooter", t.err);
+		team_free(&t);
+		goto out;
+	}
+	for (unsigned int i = 0; i < t.n; i++) {
+		uint64_t e = i < p->emitters ? t.slots[i].done_ns :
+					       t.slots[i].mark_ns;
+
+		/* with consumers, the clock stops at their last receipt */
+		if (p->consumers && i < p->emitters)
+			continue;
+		if (e > end)
+			end = e;
+	}
+	set_rate(res, t.start_ns, end);
+	sum_cpu(&t, p->rounds, res);
+	res->background_pct = team_background_pct(&t);
+	latency_of(x.lat, (size_t)p->emitters * p->rounds, &res->lat);
+	team_free(&t);
+
+	/* the broker's own count must agree: R rounds, all resolved */
+	err = pooter_broker_stat(b, &st);
+	if (err) {
+		snprintf(res->err, sizeof(res->err), "pooter: stat: %s",
+			 pooter_strerror(err));
+		goto out;
+	}
+	if (st.rounds_resolved != p->rounds || st.rounds_opened != p->rounds ||
+	    st.rounds_timedout || st.rounds_cancelled || st.rounds_ownerdead) {
+		snprintf(res->err, sizeof(res->err),
+			 "pooter: broker counted %llu rounds opened, %llu "
+			 "resolved, %llu timed out, %llu cancelled, %llu owner "
+			 "dead; expected %llu resolved",
+			 (unsigned long long)st.rounds_opened,
+			 (unsigned long long)st.rounds_resolved,
+			 (unsigned long long)st.rounds_timedout,
+			 (unsigned long long)st.rounds_cancelled,
+			 (unsigned long long)st.rounds_ownerdead,
+			 (unsigned long long)p->rounds);
+		goto out;
+	}
+	res->ok = true;
+out:
+	shared_free(x.lat, lat_size);
+	pooter_broker_unlink(pooter_broker_name(b));
+	pooter_broker_close(b);
+}
+
+/* --------------------------------------------------------------- barrier */
+
+struct barrier_ctx {
+	pthread_barrier_t *bar;
+	uint64_t rounds;
+	uint64_t *lat; /* procs * rounds, shared */
+};
+
+static int barrier_child(struct team *t, unsigned int idx, void *arg)
+{
+	const struct barrier_ctx *x = arg;
+	uint64_t *lat = x->lat + (size_t)idx * x->rounds, i;
+
+	team_go(t, idx);
+	for (i = 0; i < x->rounds; i++) {
+		uint64_t t0 = mono_ns();
+		int r = pthread_barrier_wait(x->bar);
+
+		lat[i] = mono_ns() - t0;
+		if (r != 0 && r != PTHREAD_BARRIER_SERIAL_THREAD) {
+			child_fail(t, idx, -r, "barrier wait %llu: %s",
+				   (unsigned long long)i + 1, strerror(r));
+			break;
+		}
+	}
+	t->slots[idx].count = i;
+	team_done(t, idx);
+	return t->slots[idx].err ? -1 : 0;
+}
+
+void run_barrier(unsigned int procs, uint64_t rounds, unsigned int watchdog_s,
+		 struct run_result *res)
+{
+	size_t lat_size = (size_t)procs * rounds * sizeof(uint64_t);
+	struct barrier_ctx x = { .rounds = rounds };
+	pthread_barrierattr_t ba;
+	struct team t;
+	uint64_t end = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->procs = procs;
+	res->rounds = rounds;
+	x.bar = shared_alloc(sizeof(*x.bar));
+	x.lat = shared_alloc(lat_size);
+	if (!x.bar || !x.lat) {
+		result_fail(res->err, sizeof(res->err), "barrier",
+			    "out of shared memory");
+		goto out;
+	}
+	pthread_barrierattr_init(&ba);
+	r = pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+	if (!r)
+		r = pthread_barrier_init(x.bar, &ba, procs);
+	pthread_barrierattr_destroy(&ba);
+	if (r) {
+		result_fail(res->err, sizeof(res->err), "barrier: init",
+			    strerror(r));
+		goto out;
+	}
+	if (team_run(&t, procs, barrier_child, &x, watchdog_s)) {
+		result_fail(res->err, sizeof(res->err), "barrier", t.err);
+		team_free(&t);
+		goto out; /* a killed waiter: do not destroy */
+	}
+	for (unsigned int i = 0; i < t.n; i++)
+		if (t.slots[i].done_ns > end)
+			end = t.slots[i].done_ns;
+	set_rate(res, t.start_ns, end);
+	sum_cpu(&t, rounds, res);
+	res->background_pct = team_background_pct(&t);
+	latency_of(x.lat, (size_t)procs * rounds, &res->lat);
+	team_free(&t);
+	pthread_barrier_destroy(x.bar);
+	res->ok = true;
+out:
+	shared_free(x.lat, lat_size);
+	shared_free(x.bar, sizeof(*x.bar));
+}
+
+/* ------------------------------------------------------------ ping-pongs */
+
+struct pp_ctx {
+	uint32_t *word; /* alone on its cache line (page) */
+	uint64_t iters;
+	bool spin;
+	bool pin;
+	int cpu[2];
+};
+
+static void futex_wait(uint32_t *w, uint32_t val)
+{
+	syscall(SYS_futex, w, FUTEX_WAIT, val, NULL, NULL, 0);
+}
+
+static void futex_wake(uint32_t *w)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/*
+ * Process 0 serves (0 -> 1) and waits for the return (1 -> 0); process 1
+ * the mirror image.  Blocking: never spin, always wake; spinning: never
+ * sleep.
+ */
+static int pp_child(struct team *t, unsigned int idx, void *arg)
+{
+	const struct pp_ctx *x = arg;
+	uint32_t *w = x->word, mine = idx == 0 ? 0 : 1, theirs = 1 - mine;
+	uint64_t i;
+
+	if (x->pin) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(x->cpu[idx], &set);
+		if (sched_setaffinity(0, sizeof(set), &set))
+			return child_fail(t, idx, -errno, "pin to CPU %d: %s",
+					  x->cpu[idx], strerror(errno));
+	}
+	team_go(t, idx);
+	for (i = 0; i < x->iters; i++) {
+		/* wait for our turn: the word says mine */
+		while (__atomic_load_n(w, __ATOMIC_ACQUIRE) != mine) {
+			if (!x->spin)
+				futex_wait(w, theirs);
+			else if (!x->pin)
+				sched_yield(); /* one CPU: let the other run */
+			else
+				cpu_relax();
+		}
+		__atomic_store_n(w, theirs, __ATOMIC_RELEASE);
+		if (!x->spin)
+			futex_wake(w);
+	}
+	t->slots[idx].count = i;
+	team_done(t, idx);
+	return 0;
+}
+
+static void run_pingpong(bool spin, uint64_t iters, unsigned int watchdog_s,
+			 struct pingpong_result *res)
+{
+	struct pp_ctx x = { .iters = iters, .spin = spin };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct team t;
+	uint64_t end = 0;
+	double cpu = 0, vcsw = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->iters = iters;
+	if (spin) {
+		cpu_set_t set;
+		int n = 0;
+
+		if (sched_getaffinity(0, sizeof(set), &set) == 0)
+			for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+				if (CPU_ISSET(c, &set))
+					x.cpu[n++] = c;
+		x.pin = n == 2;
+	}
+	res->pinned = x.pin;
+	x.word = shared_alloc(page);
+	if (!x.word) {
+		result_fail(res->err, sizeof(res->err), "ping-pong",
+			    "out of shared memory");
+		return;
+	}
+	/* process 0 starts: the word says 0 */
+	if (team_run(&t, 2, pp_child, &x, watchdog_s)) {
+		result_fail(res->err, sizeof(res->err),
+			    spin ? "spin ping-pong" : "futex ping-pong", t.err);
+		team_free(&t);
+		shared_free(x.word, page);
+		return;
+	}
+	for (unsigned int i = 0; i < 2; i++) {
+		if (t.slots[i].done_ns > end)
+			end = t.slots[i].done_ns;
+		cpu += (double)(t.slots[i].utime_ns + t.slots[i].stime_ns);
+		vcsw += (double)t.slots[i].nvcsw;
+	}
+	res->rt_ns = (double)(end - t.start_ns) / (double)iters;
+	res->handoff_ns = res->rt_ns / 2;
+	res->cpu_ns_per_rt = cpu / (double)iters;
+	res->vcsw_per_rt = vcsw / (double)iters;
+	res->background_pct = team_background_pct(&t);
+	res->ok = true;
+	team_free(&t);
+	shared_free(x.word, page);
+}
+
+void run_futex_pingpong(uint64_t iters, unsigned int watchdog_s,
+			struct pingpong_result *res)
+{
+	run_pingpong(false, iters, watchdog_s, res);
+}
+
+void run_spin_pingpong(uint64_t iters, unsigned int watchdog_s,
+		       struct pingpong_result *res)
+{
+	run_pingpong(true, iters, watchdog_s, res);
+}
