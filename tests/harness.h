@@ -146,13 +146,16 @@ int h_read(int fd, void *buf, size_t len, int timeout_ms);
 /* 1 when fd has data (or EOF) right now, 0 when not. */
 int h_readable(int fd);
 
-/* A barrier of a pipe: children block in h_gate_wait until h_gate_open. */
+/*
+ * A barrier of a pipe: children block in h_gate_wait() until h_gate_open()
+ * writes one byte for each (64 in all; drain the rest before reusing a gate).
+ */
 struct h_gate {
 	struct h_pipe p;
 };
 void h_gate_init(struct h_gate *g);
 void h_gate_wait(struct h_gate *g);	/* child: returns when opened */
-void h_gate_open(struct h_gate *g);	/* parent: closes the write end */
+void h_gate_open(struct h_gate *g);	/* parent: releases up to 64 waiters */
 void h_gate_close(struct h_gate *g);
 
 /* --- scripted peers ----------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -691,6 +692,72 @@ static void expect_texts_differ(int a, int b)
 	assert_string_not_equal(ta, pooter_strerror(b));
 }
 
+/* --- namespaces -------------------------------------------------------- */
+
+struct ns_child {
+	const char *name;
+	int flag;
+};
+
+static int child_open_in_new_ns(void *arg)
+{
+	struct ns_child *nc = arg;
+	int status;
+	pid_t pid;
+
+	if (unshare(nc->flag) != 0)
+		return 77;	/* not permitted here: skip */
+	/* the new pid or time namespace is for the children */
+	pid = fork();
+	if (pid == 0) {
+		struct pooter_broker *b;
+		int rc = pooter_broker_open(nc->name, &b);
+
+		if (rc != -EXDEV) {
+			fprintf(stderr, "open from another %s namespace: %d "
+				"(%s), expected -EXDEV\n",
+				nc->flag == CLONE_NEWPID ? "pid" : "time", rc,
+				pooter_strerror(rc));
+			_exit(1);
+		}
+		_exit(0);
+	}
+	C_CHECK(pid > 0);
+	C_EQ(waitpid(pid, &status, 0), pid);
+	C_CHECK(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void test_exdev(void **state)
+{
+	char name[H_NAME_LEN];
+	struct pooter_broker *b;
+	struct ns_child nc;
+	unsigned int ran = 0;
+	int status;
+
+	b = h_create(name, NULL);
+	nc.name = name;
+#ifdef CLONE_NEWTIME
+	int flags[] = { CLONE_NEWPID, CLONE_NEWTIME };
+#else
+	int flags[] = { CLONE_NEWPID };
+#endif
+	for (unsigned int i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		nc.flag = flags[i];
+		status = h_wait(h_spawn(child_open_in_new_ns, &nc), H_LONG_MS);
+		assert_true(status != -1 && WIFEXITED(status));
+		if (WEXITSTATUS(status) == 77)
+			continue;
+		assert_int_equal(WEXITSTATUS(status), 0);
+		ran++;
+	}
+	h_close(b);
+	assert_int_equal(pooter_broker_unlink(name), 0);
+	if (!ran)
+		skip();	/* no namespaces in this sandbox */
+}
+
 static void test_strerror(void **state)
 {
 	static const int codes[] = {
@@ -1164,6 +1231,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_eproto_truncated, h_teardown),
 		cmocka_unit_test_teardown(test_eproto_magic_version, h_teardown),
 		cmocka_unit_test_teardown(test_eacces, h_teardown),
+		cmocka_unit_test_teardown(test_exdev, h_teardown),
 		cmocka_unit_test_teardown(test_strerror, h_teardown),
 		cmocka_unit_test_teardown(test_create_race, h_teardown),
 		cmocka_unit_test_teardown(test_open_race, h_teardown),
