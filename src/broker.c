@@ -139,7 +139,7 @@ static int broker_new(const char *name, void *base, const struct shm_header *h,
 	b->layout = *l;
 	b->st = (struct shm_state *)((char *)base + l->state_off);
 	b->token = self_token();
-	b->pid = getpid();
+	b->pid = self_pid();
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	err = pidfd_cache_init(b);
 	if (err) {
@@ -154,11 +154,11 @@ int broker_check_handle(struct pooter_broker *b)
 {
 	if (!b)
 		return set_error(-EINVAL, "broker handle is NULL");
-	if (b->pid != getpid())
+	if (b->pid != self_pid())
 		return set_error(-EBADFD,
 				 "broker %s: handle opened by process %d, used "
 				 "by %d (after fork, open your own)",
-				 b->name, (int)b->pid, (int)getpid());
+				 b->name, (int)b->pid, (int)self_pid());
 	return 0;
 }
 
@@ -464,6 +464,7 @@ static void stat_fill(struct pooter_broker *b, const struct round_view *v,
 	struct shm_round *r = &b->st->round;
 	uint64_t outcome = READ_ONCE(r->outcome);
 	uint64_t deliveries = READ_ONCE(s->deliveries);
+	uint64_t joined = 0;
 
 	memset(st, 0, sizeof(*st));
 	st->max_emitters = b->max_emitters;
@@ -481,16 +482,18 @@ static void stat_fill(struct pooter_broker *b, const struct round_view *v,
 
 		if (READ_ONCE(c->owner)) {
 			st->consumers++;
+			joined |= 1ull << i;
 			deliveries += READ_ONCE(c->delivered);
 		}
 	}
+	/* free as round_open() sees it: no joined consumer holds it */
 	for (uint32_t i = 0; i < b->depth; i++) {
 		uint64_t state = READ_ONCE(shm_record(b, i)->state);
 
 		st->records_free +=
 			state == SHM_RECORD_FREE ||
 			(state == SHM_RECORD_PUBLISHED &&
-			 !READ_ONCE(shm_record(b, i)->pending));
+			 !(READ_ONCE(shm_record(b, i)->pending) & joined));
 	}
 
 	st->round = v->number;
@@ -713,7 +716,7 @@ out:
 static void state_check(struct pooter_broker *b, struct problems *p)
 {
 	struct shm_state *st = b->st;
-	uint64_t v, valid_consumers;
+	uint64_t v, valid_consumers, joined = 0;
 	struct round_view rv;
 
 	v = READ_ONCE(st->stats.timeout_ms);
@@ -741,6 +744,9 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 	valid_consumers = b->max_consumers == 64
 				  ? ~0ull
 				  : (1ull << b->max_consumers) - 1;
+	for (uint32_t i = 0; i < b->max_consumers; i++)
+		if (READ_ONCE(shm_consumer(b, i)->owner))
+			joined |= 1ull << i;
 	for (uint32_t i = 0; i < b->depth; i++) {
 		struct shm_record *rec = shm_record(b, i);
 		uint64_t state = READ_ONCE(rec->state);
@@ -752,6 +758,11 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 			problem(p, "broker %s: record %u held by consumer slots "
 				"past the %u there are", b->name, i,
 				b->max_consumers);
+		else if (state == SHM_RECORD_PUBLISHED &&
+			 (READ_ONCE(rec->pending) & ~joined))
+			problem(p, "broker %s: record %u held by consumer slots "
+				"nobody has joined (ignored when the ring "
+				"needs it)", b->name, i);
 		if (READ_ONCE(rec->nemitted) > b->max_emitters)
 			problem(p, "broker %s: record %u counts %llu payloads, "
 				"capacity %u", b->name, i,

@@ -278,6 +278,7 @@ int name_check(const char *name);
 void name_generate(char out[SHM_NAME_LEN]);
 
 /* --- liveness.c --- */
+pid_t self_pid(void);
 uint64_t self_token(void);
 pid_t token_pid(uint64_t token);
 bool token_alive(struct pooter_broker *b, uint64_t token);

@@ -14,6 +14,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,23 +102,51 @@ static uint64_t token_start(uint64_t token)
 }
 
 /*
- * This process's token, cached; recomputed after fork (the pid changes).
- * Falls back to the pid alone (start 0) only if /proc/self is unreadable.
+ * This process's pid and token, cached: every call checks that a handle is
+ * used in the process that opened it, and getpid() is a system call.  A
+ * fork() child forgets them (pthread_atfork), so it computes its own.
  */
+static pid_t cached_pid;
+static uint64_t cached_token;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forget_self(void)
+{
+	__atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cached_token, 0, __ATOMIC_RELAXED);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, forget_self);
+}
+
+pid_t self_pid(void)
+{
+	pid_t pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+
+	if (pid)
+		return pid;
+	pthread_once(&atfork_once, atfork_register);
+	pid = getpid();
+	__atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
+	return pid;
+}
+
+/* Falls back to the pid alone (start 0) only if /proc/self is unreadable. */
 uint64_t self_token(void)
 {
-	static __thread pid_t cached_pid;
-	static __thread uint64_t cached;
-	pid_t pid = getpid();
+	uint64_t token = __atomic_load_n(&cached_token, __ATOMIC_RELAXED);
+	pid_t pid = self_pid();
 	uint64_t start = 0;
 
-	if (cached_pid == pid)
-		return cached;
+	if (token && token_pid(token) == pid)
+		return token;
 	if (proc_stat(pid, &start) != PROC_ALIVE)
 		start = 0;
-	cached = token_make(pid, start);
-	cached_pid = pid;
-	return cached;
+	token = token_make(pid, start);
+	__atomic_store_n(&cached_token, token, __ATOMIC_RELAXED);
+	return token;
 }
 
 uint64_t self_ns_inode(const char *which)
@@ -140,7 +169,8 @@ static bool token_alive_proc(uint64_t token)
 	case PROC_DEAD:
 		return false;
 	case PROC_ALIVE:
-		return token_start(token) == 0 || start == token_start(token);
+		/* exact: a token with no start time names no live process */
+		return start == token_start(token);
 	case PROC_UNKNOWN:
 		break;
 	}
@@ -197,7 +227,7 @@ int pidfd_for_token(struct pooter_broker *b, uint64_t token)
 	 * cannot share its pid with a younger one while alive).
 	 */
 	if (proc_stat(token_pid(token), &start) != PROC_ALIVE ||
-	    (token_start(token) && start != token_start(token))) {
+	    start != token_start(token)) {
 		close(fd);
 		return -ESRCH;
 	}

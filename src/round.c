@@ -193,18 +193,26 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
 {
 	struct shm_round *r = &b->st->round;
 	struct shm_stats *s = &b->st->stats;
-	uint64_t k = v->number + 1, last, timeout_ms;
+	uint64_t k = v->number + 1, last, timeout_ms, joined = 0;
 	uint32_t rec = UINT32_MAX, n = 0;
 	struct shm_record *record;
 
 	members_reap_dead(b, true, true);
 
+	/*
+	 * A record is free once no *joined* consumer has yet to release it: a
+	 * pending bit of a free slot (a corrupted word) must not jam the ring.
+	 */
+	for (uint32_t i = 0; i < b->max_consumers; i++)
+		if (READ_ONCE(shm_consumer(b, i)->owner))
+			joined |= 1ull << i;
 	for (uint32_t i = 0; i < b->depth; i++) {
 		struct shm_record *c = shm_record(b, i);
 		uint64_t state = READ_ONCE(c->state);
 
 		if (state == SHM_RECORD_FREE ||
-		    (state == SHM_RECORD_PUBLISHED && !READ_ONCE(c->pending))) {
+		    (state == SHM_RECORD_PUBLISHED &&
+		     !(READ_ONCE(c->pending) & joined))) {
 			rec = i;
 			break;
 		}
@@ -430,9 +438,15 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 		}
 
 		/* every record held: wait for one, up to the timeout */
-		if (!space_deadline)
-			space_deadline = start + READ_ONCE(b->st->stats.timeout_ms) *
-							 NSEC_PER_MSEC;
+		if (!space_deadline) {
+			uint64_t timeout_ms = READ_ONCE(b->st->stats.timeout_ms);
+
+			if (timeout_ms == 0 || timeout_ms > POOTER_TIMEOUT_MAX_MS) {
+				broker_unlock(b);
+				return corrupt(b, "timeout", timeout_ms);
+			}
+			space_deadline = start + timeout_ms * NSEC_PER_MSEC;
+		}
 		broker_unlock(b);
 		if (now_ns() >= space_deadline)
 			return set_error(-EAGAIN,
@@ -462,6 +476,11 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 				 "broker %s: emitter %s already emitted in "
 				 "round %llu",
 				 b->name, em->name, (unsigned long long)v.number);
+	}
+	/* we still owe: so fewer have emitted than take part, or it lies */
+	if (v.nemitted >= v.nparts) {
+		broker_unlock(b);
+		return corrupt(b, "open round's emit count", v.nemitted);
 	}
 
 	/*
