@@ -11,55 +11,18 @@
 
 #include "shm.h"
 
-/* For the commands that take NAME and nothing else but --help. */
-static int parse_name_only(const struct shm_cmd *cmd, int argc, char **argv,
-			   const char **name)
-{
-	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (c == 'h') {
-			shm_usage(cmd, stdout);
-			return -1;
-		}
-		return SHM_EXIT_USAGE;
-	}
-	if (argc - optind != 1)
-		return shm_usage_error(cmd, "expects one broker NAME");
-	*name = argv[optind];
-	return shm_check_name(cmd, "broker", *name);
-}
-
 /* --- create ------------------------------------------------------------- */
-
-static const struct option create_options[] = {
-	{ "emitters", required_argument, NULL, 'e' },
-	{ "consumers", required_argument, NULL, 'c' },
-	{ "payload", required_argument, NULL, 'p' },
-	{ "depth", required_argument, NULL, 'd' },
-	{ "timeout", required_argument, NULL, 't' },
-	{ "quorum", required_argument, NULL, 'q' },
-	{ "mode", required_argument, NULL, 'm' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
 
 static int parse_mode(const struct shm_cmd *cmd, const char *arg,
 		      unsigned int *mode)
 {
 	unsigned long v;
-	char *end;
 
-	if (arg[0] < '0' || arg[0] > '7')
-		goto bad;
-	errno = 0;
-	v = strtoul(arg, &end, 8);
-	if (errno || *end || v > 0777)
-		goto bad;
+	if (!shm_parse_ulong(arg, 8, &v) || v > 0777)
+		return shm_usage_error(cmd,
+				       "--mode: '%s' is not an octal mode "
+				       "(0..0777)",
+				       arg);
 	if (!(v & 0600))
 		return shm_usage_error(cmd,
 				       "--mode %s: the owner needs read and "
@@ -67,64 +30,40 @@ static int parse_mode(const struct shm_cmd *cmd, const char *arg,
 				       arg);
 	*mode = v;
 	return SHM_EXIT_OK;
-bad:
-	return shm_usage_error(cmd,
-			       "--mode: '%s' is not an octal mode "
-			       "(0..0777)",
-			       arg);
 }
 
 int cmd_create(const struct shm_cmd *cmd, int argc, char **argv)
 {
 	POOTER_OPTS(pooter_broker_attr, attr);
+	const struct shm_opt opts[] = {
+		SHM_OPT_UINT("emitters", 'e', &attr.max_emitters, 1,
+			     POOTER_EMITTERS_MAX, NULL),
+		SHM_OPT_UINT("consumers", 'c', &attr.max_consumers, 1,
+			     POOTER_CONSUMERS_MAX, NULL),
+		SHM_OPT_UINT("payload", 'p', &attr.max_payload, 1,
+			     POOTER_PAYLOAD_MAX, NULL),
+		SHM_OPT_UINT("depth", 'd', &attr.depth, 1, POOTER_DEPTH_MAX,
+			     NULL),
+		SHM_OPT_UINT("timeout", 't', &attr.timeout_ms, 1,
+			     POOTER_TIMEOUT_MAX_MS, NULL),
+		SHM_OPT_UINT("quorum", 'q', &attr.quorum, 0,
+			     POOTER_EMITTERS_MAX, NULL),
+		/* handed back, in its turn among the others: parse_mode() */
+		{ .name = "mode", .val = 'm', .has_arg = required_argument },
+		{ .name = NULL },
+	};
 	struct pooter_broker *broker;
 	const char *name = NULL;
 	unsigned int emitters;
-	int c, ret = 0;
+	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "e:c:p:d:t:q:m:h", create_options,
-				NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			ret = shm_parse_uint(cmd, "--emitters", optarg, 1,
-					     POOTER_EMITTERS_MAX,
-					     &attr.max_emitters);
-			break;
-		case 'c':
-			ret = shm_parse_uint(cmd, "--consumers", optarg, 1,
-					     POOTER_CONSUMERS_MAX,
-					     &attr.max_consumers);
-			break;
-		case 'p':
-			ret = shm_parse_uint(cmd, "--payload", optarg, 1,
-					     POOTER_PAYLOAD_MAX,
-					     &attr.max_payload);
-			break;
-		case 'd':
-			ret = shm_parse_uint(cmd, "--depth", optarg, 1,
-					     POOTER_DEPTH_MAX, &attr.depth);
-			break;
-		case 't':
-			ret = shm_parse_uint(cmd, "--timeout", optarg, 1,
-					     POOTER_TIMEOUT_MAX_MS,
-					     &attr.timeout_ms);
-			break;
-		case 'q':
-			ret = shm_parse_uint(cmd, "--quorum", optarg, 0,
-					     POOTER_EMITTERS_MAX, &attr.quorum);
-			break;
-		case 'm':
-			ret = parse_mode(cmd, optarg, &attr.mode);
-			break;
-		case 'h':
-			shm_usage(cmd, stdout);
-			return shm_flush(cmd, stdout);
-		default:
-			return SHM_EXIT_USAGE;
-		}
+	while ((c = shm_getopt(cmd, argc, argv, opts, &ret)) > 0) {
+		ret = parse_mode(cmd, optarg, &attr.mode);
 		if (ret)
 			return ret;
 	}
+	if (c < 0)
+		return ret;
 	if (argc - optind > 1)
 		return shm_usage_error(cmd, "expects at most one broker NAME");
 	if (argc - optind == 1) {
@@ -141,9 +80,9 @@ int cmd_create(const struct shm_cmd *cmd, int argc, char **argv)
 				       "the broker may have",
 				       attr.quorum, emitters);
 
-	ret = pooter_broker_create(name, &attr, &broker);
-	if (ret < 0)
-		return shm_fail(cmd, name, ret);
+	ret = shm_result(cmd, name, pooter_broker_create(name, &attr, &broker));
+	if (ret)
+		return ret;
 	/* A generated name is news to the caller; a given one is not. */
 	if (!name)
 		printf("%s\n", pooter_broker_name(broker));
@@ -155,29 +94,18 @@ int cmd_create(const struct shm_cmd *cmd, int argc, char **argv)
 
 int cmd_rm(const struct shm_cmd *cmd, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, i, ret, status = SHM_EXIT_OK;
+	int i, ret, status = SHM_EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (c == 'h') {
-			shm_usage(cmd, stdout);
-			return shm_flush(cmd, stdout);
-		}
-		return SHM_EXIT_USAGE;
-	}
+	if (shm_getopt(cmd, argc, argv, NULL, &ret))
+		return ret;
 	if (argc - optind < 1)
 		return shm_usage_error(cmd, "expects a broker NAME");
 	/* Remove what can be removed; the status tells of the last failure. */
 	for (i = optind; i < argc; i++) {
 		ret = shm_check_name(cmd, "broker", argv[i]);
-		if (!ret) {
-			ret = pooter_broker_unlink(argv[i]);
-			if (ret < 0)
-				ret = shm_fail(cmd, argv[i], ret);
-		}
+		if (!ret)
+			ret = shm_result(cmd, argv[i],
+					 pooter_broker_unlink(argv[i]));
 		if (ret)
 			status = ret;
 	}
@@ -186,46 +114,27 @@ int cmd_rm(const struct shm_cmd *cmd, int argc, char **argv)
 
 int cmd_set(const struct shm_cmd *cmd, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct pooter_broker *broker;
 	unsigned int timeout_ms = 0;
 	bool have_timeout = false;
+	const struct shm_opt opts[] = {
+		SHM_OPT_UINT("timeout", 't', &timeout_ms, 1,
+			     POOTER_TIMEOUT_MAX_MS, &have_timeout),
+		{ .name = NULL },
+	};
+	struct pooter_broker *broker;
 	const char *name;
-	int c, ret;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "t:h", options, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			ret = shm_parse_uint(cmd, "--timeout", optarg, 1,
-					     POOTER_TIMEOUT_MAX_MS,
-					     &timeout_ms);
-			if (ret)
-				return ret;
-			have_timeout = true;
-			break;
-		case 'h':
-			shm_usage(cmd, stdout);
-			return shm_flush(cmd, stdout);
-		default:
-			return SHM_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1)
-		return shm_usage_error(cmd, "expects one broker NAME");
+	if (shm_parse_name(cmd, argc, argv, opts, &name, &ret))
+		return ret;
 	if (!have_timeout)
 		return shm_usage_error(cmd,
 				       "nothing to set: give --timeout MS");
-	name = argv[optind];
 	ret = shm_open_broker(cmd, name, &broker);
 	if (ret)
 		return ret;
-	ret = pooter_broker_set_timeout(broker, timeout_ms);
-	if (ret < 0)
-		ret = shm_fail(cmd, name, ret);
+	ret = shm_result(cmd, name,
+			 pooter_broker_set_timeout(broker, timeout_ms));
 	pooter_broker_close(broker);
 	return ret;
 }
@@ -237,11 +146,7 @@ int cmd_cancel(const struct shm_cmd *cmd, int argc, char **argv)
 	const char *name;
 	int ret;
 
-	ret = parse_name_only(cmd, argc, argv, &name);
-	if (ret)
-		return ret < 0 ? shm_flush(cmd, stdout) : ret;
-	ret = shm_open_broker(cmd, name, &broker);
-	if (ret)
+	if (shm_parse_open(cmd, argc, argv, NULL, &name, &broker, &ret))
 		return ret;
 	ret = pooter_round_cancel(broker);
 	if (ret == -ENOENT) {
@@ -285,13 +190,10 @@ static void check_on_problem(const char *problem, void *arg)
 		r->n++;
 		return;
 	}
-	if (r->n == r->cap) {
-		r->cap = r->cap ? 2 * r->cap : 8;
-		problems = realloc(r->problems, r->cap * sizeof(*problems));
-		if (!problems)
-			goto oom;
-		r->problems = problems;
-	}
+	problems = shm_grow(r->problems, &r->cap, r->n, sizeof(*problems), 8);
+	if (!problems)
+		goto oom;
+	r->problems = problems;
 	r->problems[r->n] = strdup(problem);
 	if (!r->problems[r->n])
 		goto oom;
@@ -303,31 +205,17 @@ oom:
 
 int cmd_check(const struct shm_cmd *cmd, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct check_report r = { 0 };
+	const struct shm_opt opts[] = {
+		SHM_OPT_FLAG("json", 'j', &r.json),
+		{ .name = NULL },
+	};
 	size_t i, problems;
 	struct json j;
-	int c, ret;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			r.json = true;
-			break;
-		case 'h':
-			shm_usage(cmd, stdout);
-			return shm_flush(cmd, stdout);
-		default:
-			return SHM_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1)
-		return shm_usage_error(cmd, "expects one broker NAME");
-	r.name = argv[optind];
+	if (shm_parse_name(cmd, argc, argv, opts, &r.name, &ret))
+		return ret;
 	ret = shm_check_name(cmd, "broker", r.name);
 	if (ret)
 		return ret;
@@ -401,23 +289,16 @@ int cmd_gc(const struct shm_cmd *cmd, int argc, char **argv)
 	unsigned int i;
 	int ret, reaped;
 
-	ret = parse_name_only(cmd, argc, argv, &name);
-	if (ret)
-		return ret < 0 ? shm_flush(cmd, stdout) : ret;
-	ret = shm_open_broker(cmd, name, &broker);
-	if (ret)
+	if (shm_parse_open(cmd, argc, argv, NULL, &name, &broker, &ret))
 		return ret;
 	/* Who is dead now, to name those gc takes away. */
-	ret = snapshot_take(broker, &before);
-	if (ret < 0) {
-		ret = shm_fail(cmd, name, ret);
+	ret = shm_result(cmd, name, snapshot_take(broker, &before));
+	if (ret)
 		goto out;
-	}
 	reaped = pooter_broker_gc(broker);
-	if (reaped < 0) {
-		ret = shm_fail(cmd, name, reaped);
+	ret = shm_result(cmd, name, reaped);
+	if (ret)
 		goto out;
-	}
 	if (!snapshot_take(broker, &after)) {
 		for (i = 0; i < before.nmembers; i++) {
 			const struct pooter_member_info *m = &before.members[i];

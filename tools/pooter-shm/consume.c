@@ -10,20 +10,11 @@
  * a signal, so the loop is what notices one.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <signal.h>
 #include <string.h>
 
 #include "shm.h"
 
 #define CONSUME_SLICE_MS 250
-
-static volatile sig_atomic_t consume_stop;
-
-static void consume_on_signal(int sig)
-{
-	consume_stop = 1;
-}
 
 /* A name from the segment, bounded and terminated before any use. */
 static void copy_name(char *dst, const char *src)
@@ -39,16 +30,13 @@ static void print_text(FILE *out, const struct pooter_delivery *d)
 	char name[POOTER_NAME_MAX + 1];
 	unsigned int i;
 
+	fprintf(out, "round %llu ", (unsigned long long)d->round);
+	shm_print_outcome(out, d->outcome);
 	if (d->outcome) {
-		fprintf(out, "round %llu cancelled: %s (%s)\n",
-			(unsigned long long)d->round,
-			pooter_strerror(d->outcome),
-			shm_errno_name(d->outcome));
+		fputc('\n', out);
 		return;
 	}
-	fprintf(out, "round %llu resolved: %u payload%s\n",
-		(unsigned long long)d->round, d->count,
-		d->count == 1 ? "" : "s");
+	fprintf(out, ": %u payload%s\n", d->count, d->count == 1 ? "" : "s");
 	for (i = 0; i < d->count; i++) {
 		const struct pooter_payload *p = &d->payloads[i];
 
@@ -106,17 +94,6 @@ static void print_json(FILE *out, const char *broker, const char *consumer,
 	json_end(&j);
 }
 
-static const struct option consume_options[] = {
-	{ "as", required_argument, NULL, 'a' },
-	{ "count", required_argument, NULL, 'n' },
-	{ "follow", no_argument, NULL, 'f' },
-	{ "timeout", required_argument, NULL, 't' },
-	{ "notices", no_argument, NULL, 'N' },
-	{ "json", no_argument, NULL, 'j' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
 /*
  * Wait for the next delivery up to timeout_ms (-1: forever), a slice at a
  * time, until a signal asks to stop (-EINTR).
@@ -130,7 +107,7 @@ static int consume_next(struct pooter_consumer *consumer, int timeout_ms,
 	if (timeout_ms >= 0)
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
 	for (;;) {
-		if (consume_stop)
+		if (shm_stop)
 			return -EINTR;
 		slice = CONSUME_SLICE_MS;
 		if (timeout_ms >= 0) {
@@ -149,58 +126,30 @@ static int consume_next(struct pooter_consumer *consumer, int timeout_ms,
 int cmd_consume(const struct shm_cmd *cmd, int argc, char **argv)
 {
 	const char *name, *as = NULL;
+	unsigned int count = 1, got = 0, timeout = 0, flags;
+	bool follow = false, have_count = false, json = false;
+	bool have_timeout = false, notices = false;
+	const struct shm_opt opts[] = {
+		SHM_OPT_STR("as", 'a', &as),
+		SHM_OPT_UINT("count", 'n', &count, 1, UINT32_MAX, &have_count),
+		SHM_OPT_FLAG("follow", 'f', &follow),
+		SHM_OPT_UINT("timeout", 't', &timeout, 0, INT32_MAX,
+			     &have_timeout),
+		SHM_OPT_FLAG("notices", 'N', &notices),
+		SHM_OPT_FLAG("json", 'j', &json),
+		{ .name = NULL },
+	};
 	char consumer_name[POOTER_NAME_MAX + 1];
 	const struct pooter_delivery *d;
 	struct pooter_consumer *consumer;
 	struct pooter_broker *broker;
-	struct sigaction sa = { 0 };
-	unsigned int count = 1, got = 0, timeout = 0, flags = 0;
-	bool follow = false, have_count = false, json = false;
-	bool have_timeout = false;
-	int c, ret;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "a:n:ft:Njh", consume_options,
-				NULL)) != -1) {
-		switch (c) {
-		case 'a':
-			as = optarg;
-			break;
-		case 'n':
-			ret = shm_parse_uint(cmd, "--count", optarg, 1,
-					     UINT32_MAX, &count);
-			if (ret)
-				return ret;
-			have_count = true;
-			break;
-		case 'f':
-			follow = true;
-			break;
-		case 't':
-			ret = shm_parse_uint(cmd, "--timeout", optarg, 0,
-					     INT32_MAX, &timeout);
-			if (ret)
-				return ret;
-			have_timeout = true;
-			break;
-		case 'N':
-			flags |= POOTER_CONSUMER_NOTICES;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			shm_usage(cmd, stdout);
-			return shm_flush(cmd, stdout);
-		default:
-			return SHM_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1)
-		return shm_usage_error(cmd, "expects one broker NAME");
+	if (shm_parse_name(cmd, argc, argv, opts, &name, &ret))
+		return ret;
 	if (follow && have_count)
 		return shm_usage_error(cmd, "--count and --follow exclude each "
 					    "other");
-	name = argv[optind];
 	ret = shm_check_name(cmd, "broker", name);
 	if (!ret && as)
 		ret = shm_check_name(cmd, "consumer", as);
@@ -210,21 +159,13 @@ int cmd_consume(const struct shm_cmd *cmd, int argc, char **argv)
 	ret = shm_open_broker(cmd, name, &broker);
 	if (ret)
 		return ret;
-	ret = pooter_consumer_join(broker, as, flags, &consumer);
-	if (ret < 0) {
-		ret = shm_fail(cmd, name, ret);
+	flags = notices ? POOTER_CONSUMER_NOTICES : 0;
+	ret = shm_result(cmd, name,
+			 pooter_consumer_join(broker, as, flags, &consumer));
+	if (ret)
 		goto out_close;
-	}
 	copy_name(consumer_name, pooter_consumer_name(consumer));
-
-	/* No SA_RESTART: the loop, not the library, must see the signal. */
-	sa.sa_handler = consume_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	/* A reader that went away is an output error, not a death. */
-	signal(SIGPIPE, SIG_IGN);
+	shm_catch_signals();
 
 	while (follow || got < count) {
 		ret = consume_next(consumer, have_timeout ? (int)timeout : -1,
@@ -237,21 +178,18 @@ int cmd_consume(const struct shm_cmd *cmd, int argc, char **argv)
 				  timeout);
 			ret = SHM_EXIT_TIMEDOUT;
 			break;
-		} else if (ret < 0) {
-			ret = shm_fail(cmd, name, ret);
-			break;
 		}
+		ret = shm_result(cmd, name, ret);
+		if (ret)
+			break;
 		if (json)
 			print_json(stdout, name, consumer_name, d);
 		else
 			print_text(stdout, d);
 		got++;
-		ret = pooter_release(consumer, d);
-		if (ret < 0) {
-			ret = shm_fail(cmd, name, ret);
-			break;
-		}
-		ret = shm_flush(cmd, stdout);
+		ret = shm_result(cmd, name, pooter_release(consumer, d));
+		if (!ret)
+			ret = shm_flush(cmd, stdout);
 		if (ret)
 			break;
 	}

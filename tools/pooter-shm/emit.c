@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,50 +64,27 @@ static int read_payload(const struct shm_cmd *cmd, const char *path,
 	return SHM_EXIT_OK;
 }
 
-static const struct option emit_options[] = {
-	{ "as", required_argument, NULL, 'a' },
-	{ "data", required_argument, NULL, 'd' },
-	{ "file", required_argument, NULL, 'f' },
-	{ "wait-join", no_argument, NULL, 'w' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
 int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv)
 {
 	const char *name, *as = NULL, *text = NULL, *path = NULL;
+	bool wait_join = false, use_stdin = false;
+	const struct shm_opt opts[] = {
+		SHM_OPT_STR("as", 'a', &as),
+		SHM_OPT_STR("data", 'd', &text),
+		SHM_OPT_STR("file", 'f', &path),
+		SHM_OPT_FLAG("wait-join", 'w', &wait_join),
+		{ .name = NULL },
+	};
 	struct pooter_emitter *emitter;
 	struct pooter_broker *broker;
 	struct pooter_broker_stat st;
-	unsigned int flags = 0;
-	bool use_stdin = false;
 	char *data = NULL;
 	size_t len = 0;
 	uint64_t round = 0;
-	int c, ret, sources;
+	int ret, status, sources;
 
-	while ((c = getopt_long(argc, argv, "a:d:f:wh", emit_options, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 'a':
-			as = optarg;
-			break;
-		case 'd':
-			text = optarg;
-			break;
-		case 'f':
-			path = optarg;
-			break;
-		case 'w':
-			flags |= POOTER_JOIN_WAIT;
-			break;
-		case 'h':
-			shm_usage(cmd, stdout);
-			return shm_flush(cmd, stdout);
-		default:
-			return SHM_EXIT_USAGE;
-		}
-	}
+	if (shm_getopt(cmd, argc, argv, opts, &ret))
+		return ret;
 	if (argc - optind == 2 && !strcmp(argv[optind + 1], "-"))
 		use_stdin = true;
 	else if (argc - optind != 1)
@@ -137,11 +113,9 @@ int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv)
 	ret = shm_open_broker(cmd, name, &broker);
 	if (ret)
 		goto out_free;
-	ret = pooter_broker_stat(broker, &st);
-	if (ret < 0) {
-		ret = shm_fail(cmd, name, ret);
+	ret = shm_result(cmd, name, pooter_broker_stat(broker, &st));
+	if (ret)
 		goto out_close;
-	}
 	if (len > st.max_payload) {
 		shm_error(
 			cmd, name,
@@ -155,7 +129,8 @@ int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv)
 		goto out_close;
 	}
 
-	ret = pooter_emitter_join(broker, as, flags, &emitter);
+	ret = pooter_emitter_join(broker, as, wait_join ? POOTER_JOIN_WAIT : 0,
+				  &emitter);
 	if (ret == -EBUSY) {
 		shm_error(cmd, name,
 			  "a round is open and its participants are fixed "
@@ -170,18 +145,15 @@ int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv)
 	ret = pooter_emit(emitter, text ? text : data, len, &round);
 	switch (ret) {
 	case 0:
-		printf("round %llu resolved\n", (unsigned long long)round);
-		ret = shm_flush(cmd, stdout);
-		break;
 	case -ETIMEDOUT:
 	case -ECANCELED:
 	case -EOWNERDEAD:
-		printf("round %llu cancelled: %s (%s)\n",
-		       (unsigned long long)round, pooter_strerror(ret),
-		       shm_errno_name(ret));
-		/* The outcome's status wins over a failure to print it. */
-		shm_flush(cmd, stdout);
-		ret = shm_exit_status(ret);
+		printf("round %llu ", (unsigned long long)round);
+		shm_print_outcome(stdout, ret);
+		putchar('\n');
+		/* A cancelled round's status beats a failed print. */
+		status = shm_flush(cmd, stdout);
+		ret = ret ? shm_exit_status(ret) : status;
 		break;
 	case -EAGAIN:
 		shm_error(cmd, name,

@@ -9,8 +9,6 @@
  * a tool a human reads.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,14 +28,11 @@ static int snapshot_add_member(const struct pooter_member_info *m, void *arg)
 	/* A walk that never ends is the library's bug; do not grow forever. */
 	if (s->nmembers >= POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX)
 		return -EPROTO;
-	if (s->nmembers == s->members_cap) {
-		s->members_cap = s->members_cap ? 2 * s->members_cap : 16;
-		members =
-			realloc(s->members, s->members_cap * sizeof(*members));
-		if (!members)
-			return -ENOMEM;
-		s->members = members;
-	}
+	members = shm_grow(s->members, &s->members_cap, s->nmembers,
+			   sizeof(*members), 16);
+	if (!members)
+		return -ENOMEM;
+	s->members = members;
 	s->members[s->nmembers] = *m;
 	/* Never trust a name to be terminated. */
 	s->members[s->nmembers].name[POOTER_NAME_MAX] = '\0';
@@ -52,14 +47,11 @@ static int snapshot_add_record(const struct pooter_record_info *r, void *arg)
 
 	if (s->nrecords >= POOTER_DEPTH_MAX)
 		return -EPROTO;
-	if (s->nrecords == s->records_cap) {
-		s->records_cap = s->records_cap ? 2 * s->records_cap : 8;
-		records =
-			realloc(s->records, s->records_cap * sizeof(*records));
-		if (!records)
-			return -ENOMEM;
-		s->records = records;
-	}
+	records = shm_grow(s->records, &s->records_cap, s->nrecords,
+			   sizeof(*records), 8);
+	if (!records)
+		return -ENOMEM;
+	s->records = records;
 	s->records[s->nrecords++] = *r;
 	return 0;
 }
@@ -135,6 +127,12 @@ static unsigned int snapshot_count(const struct snapshot *s, int kind,
 	return n;
 }
 
+/* The word for a kind of member, in show's text and JSON alike. */
+static const char *members_name(int kind)
+{
+	return kind == POOTER_MEMBER_EMITTER ? "emitters" : "consumers";
+}
+
 static const char *round_state_name(int state)
 {
 	switch (state) {
@@ -178,56 +176,44 @@ static long long ms_between(uint64_t a, uint64_t b)
 
 /* --- show, as text ------------------------------------------------------ */
 
-static void show_text_members(FILE *out, const struct snapshot *s)
+/* The members of one kind: how many, then a table of them if any. */
+static void show_text_members(FILE *out, const struct snapshot *s, int kind)
 {
 	const struct pooter_broker_stat *st = &s->st;
-	unsigned int i;
+	bool emitters = kind == POOTER_MEMBER_EMITTER;
 	bool open = st->round_state == POOTER_ROUND_OPEN;
+	unsigned int i, n = snapshot_count(s, kind, false);
+	unsigned int dead = snapshot_count(s, kind, true);
 
-	fprintf(out, "emitters: %u of %u",
-		snapshot_count(s, POOTER_MEMBER_EMITTER, false),
-		st->max_emitters);
-	if (snapshot_count(s, POOTER_MEMBER_EMITTER, true))
-		fprintf(out, ", %u dead",
-			snapshot_count(s, POOTER_MEMBER_EMITTER, true));
+	fprintf(out, "%s: %u of %u", members_name(kind), n,
+		emitters ? st->max_emitters : st->max_consumers);
+	if (dead)
+		fprintf(out, ", %u dead", dead);
 	fputc('\n', out);
-	if (snapshot_count(s, POOTER_MEMBER_EMITTER, false))
+	if (n && emitters)
 		fprintf(out, "  %-5s %-8s %-6s %-8s %s\n", "SLOT", "PID",
 			"STATE", "ROUND", "NAME");
-	for (i = 0; i < s->nmembers; i++) {
-		const struct pooter_member_info *m = &s->members[i];
-		const char *standing = "-";
-
-		if (m->kind != POOTER_MEMBER_EMITTER)
-			continue;
-		if (open && m->participant)
-			standing = m->emitted ? "emitted" : "owes";
-		fprintf(out, "  %-5u %-8d %-6s %-8s ", m->slot, (int)m->pid,
-			m->alive ? "alive" : "dead", standing);
-		shm_print_clean(out, m->name);
-		fputc('\n', out);
-	}
-
-	fprintf(out, "consumers: %u of %u",
-		snapshot_count(s, POOTER_MEMBER_CONSUMER, false),
-		st->max_consumers);
-	if (snapshot_count(s, POOTER_MEMBER_CONSUMER, true))
-		fprintf(out, ", %u dead",
-			snapshot_count(s, POOTER_MEMBER_CONSUMER, true));
-	fputc('\n', out);
-	if (snapshot_count(s, POOTER_MEMBER_CONSUMER, false))
+	else if (n)
 		fprintf(out, "  %-5s %-8s %-6s %-5s %-8s %-10s %-8s %s\n",
 			"SLOT", "PID", "STATE", "HELD", "PENDING", "DELIVERED",
 			"NOTICES", "NAME");
 	for (i = 0; i < s->nmembers; i++) {
 		const struct pooter_member_info *m = &s->members[i];
+		const char *standing = "-";
 
-		if (m->kind != POOTER_MEMBER_CONSUMER)
+		if (m->kind != kind)
 			continue;
-		fprintf(out, "  %-5u %-8d %-6s %-5u %-8u %-10llu %-8s ",
-			m->slot, (int)m->pid, m->alive ? "alive" : "dead",
-			m->held, m->pending, (unsigned long long)m->delivered,
-			m->notices ? "yes" : "no");
+		fprintf(out, "  %-5u %-8d %-6s ", m->slot, (int)m->pid,
+			m->alive ? "alive" : "dead");
+		if (emitters) {
+			if (open && m->participant)
+				standing = m->emitted ? "emitted" : "owes";
+			fprintf(out, "%-8s ", standing);
+		} else {
+			fprintf(out, "%-5u %-8u %-10llu %-8s ", m->held,
+				m->pending, (unsigned long long)m->delivered,
+				m->notices ? "yes" : "no");
+		}
 		shm_print_clean(out, m->name);
 		fputc('\n', out);
 	}
@@ -264,12 +250,8 @@ static void show_text_round(FILE *out, const struct snapshot *s)
 	case POOTER_ROUND_CLOSED:
 		fprintf(out, "round %llu: closed, ",
 			(unsigned long long)st->round);
-		if (st->round_outcome)
-			fprintf(out, "cancelled: %s (%s)\n",
-				pooter_strerror(st->round_outcome),
-				shm_errno_name(st->round_outcome));
-		else
-			fputs("resolved\n", out);
+		shm_print_outcome(out, st->round_outcome);
+		fputc('\n', out);
 		return;
 	case POOTER_ROUND_OPEN:
 		break;
@@ -351,7 +333,8 @@ static void show_text(FILE *out, const char *name, const struct snapshot *s)
 	else
 		fputs("  quorum      none\n", out);
 	fprintf(out, "  timeout     %u ms\n", st->timeout_ms);
-	show_text_members(out, s);
+	show_text_members(out, s, POOTER_MEMBER_EMITTER);
+	show_text_members(out, s, POOTER_MEMBER_CONSUMER);
 	show_text_round(out, s);
 	show_text_ring(out, s);
 	fprintf(out,
@@ -403,9 +386,13 @@ static void json_round_members(struct json *j, const char *key,
 	json_array_end(j);
 }
 
-static void json_round(struct json *j, const struct snapshot *s)
+/*
+ * The round object: the state of show's snapshot s, or without s, what ls
+ * tells of st: the same fields, less those only a snapshot has.
+ */
+static void json_round(struct json *j, const struct pooter_broker_stat *st,
+		       const struct snapshot *s)
 {
-	const struct pooter_broker_stat *st = &s->st;
 	bool open = st->round_state == POOTER_ROUND_OPEN;
 
 	json_object_begin(j, "round");
@@ -415,20 +402,22 @@ static void json_round(struct json *j, const struct snapshot *s)
 		json_string(j, "outcome", shm_outcome_name(st->round_outcome));
 	else
 		json_null(j, "outcome");
-	if (open) {
+	if (s && open) {
 		json_int(j, "age_ms",
 			 ms_between(s->now_ns, st->round_opened_ns));
 		json_int(j, "deadline_in_ms",
 			 ms_between(st->round_deadline_ns, s->now_ns));
-	} else {
+	} else if (s) {
 		json_null(j, "age_ms");
 		json_null(j, "deadline_in_ms");
 	}
 	json_uint(j, "participants", open ? st->round_participants : 0);
 	json_uint(j, "emitted", open ? st->round_emitted : 0);
-	json_bool(j, "fixed", open && st->round_fixed);
-	json_round_members(j, "have_emitted", s, true);
-	json_round_members(j, "owe", s, false);
+	if (s) {
+		json_bool(j, "fixed", open && st->round_fixed);
+		json_round_members(j, "have_emitted", s, true);
+		json_round_members(j, "owe", s, false);
+	}
 	json_object_end(j);
 }
 
@@ -436,8 +425,7 @@ static void json_members(struct json *j, const struct snapshot *s, int kind)
 {
 	unsigned int i;
 
-	json_array_begin(j, kind == POOTER_MEMBER_EMITTER ? "emitters" :
-							    "consumers");
+	json_array_begin(j, members_name(kind));
 	for (i = 0; i < s->nmembers; i++) {
 		const struct pooter_member_info *m = &s->members[i];
 
@@ -531,7 +519,7 @@ static void show_json(FILE *out, const char *name, const struct snapshot *s)
 	json_uint(&j, "timeout_ms", st->timeout_ms);
 	json_members(&j, s, POOTER_MEMBER_EMITTER);
 	json_members(&j, s, POOTER_MEMBER_CONSUMER);
-	json_round(&j, s);
+	json_round(&j, st, s);
 	json_ring(&j, s);
 	json_counters(&j, st);
 	json_object_end(&j);
@@ -540,61 +528,28 @@ static void show_json(FILE *out, const char *name, const struct snapshot *s)
 
 /* --- show --------------------------------------------------------------- */
 
-static const struct option json_options[] = {
-	{ "json", no_argument, NULL, 'j' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
-/* Options of ls, show and check: --json and --help. */
-static int parse_json_options(const struct shm_cmd *cmd, int argc, char **argv,
-			      bool *json)
-{
-	int c;
-
-	while ((c = getopt_long(argc, argv, "jh", json_options, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			*json = true;
-			break;
-		case 'h':
-			shm_usage(cmd, stdout);
-			return -1;
-		default:
-			return SHM_EXIT_USAGE;
-		}
-	}
-	return 0;
-}
-
 int cmd_show(const struct shm_cmd *cmd, int argc, char **argv)
 {
+	bool json = false;
+	const struct shm_opt opts[] = {
+		SHM_OPT_FLAG("json", 'j', &json),
+		{ .name = NULL },
+	};
 	struct pooter_broker *broker;
 	struct snapshot s = { 0 };
-	bool json = false;
 	const char *name;
 	int ret;
 
-	ret = parse_json_options(cmd, argc, argv, &json);
-	if (ret)
-		return ret < 0 ? shm_flush(cmd, stdout) : ret;
-	if (argc - optind != 1)
-		return shm_usage_error(cmd, "expects one broker NAME");
-	name = argv[optind];
-	ret = shm_open_broker(cmd, name, &broker);
-	if (ret)
+	if (shm_parse_open(cmd, argc, argv, opts, &name, &broker, &ret))
 		return ret;
-	ret = snapshot_take(broker, &s);
-	if (ret < 0) {
-		ret = shm_fail(cmd, name, ret);
-		goto out;
+	ret = shm_result(cmd, name, snapshot_take(broker, &s));
+	if (!ret) {
+		if (json)
+			show_json(stdout, name, &s);
+		else
+			show_text(stdout, name, &s);
+		ret = shm_flush(cmd, stdout);
 	}
-	if (json)
-		show_json(stdout, name, &s);
-	else
-		show_text(stdout, name, &s);
-	ret = shm_flush(cmd, stdout);
-out:
 	snapshot_free(&s);
 	pooter_broker_close(broker);
 	return ret;
@@ -612,13 +567,10 @@ static int name_list_add(const char *name, void *arg)
 	struct name_list *l = arg;
 	char **names;
 
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 16;
-		names = realloc(l->names, l->cap * sizeof(*names));
-		if (!names)
-			return -ENOMEM;
-		l->names = names;
-	}
+	names = shm_grow(l->names, &l->cap, l->n, sizeof(*names), 16);
+	if (!names)
+		return -ENOMEM;
+	l->names = names;
 	l->names[l->n] = strdup(name);
 	if (!l->names[l->n])
 		return -ENOMEM;
@@ -650,20 +602,7 @@ static void ls_json_one(struct json *j, const char *name,
 	json_uint(j, "max_consumers", st->max_consumers);
 	json_uint(j, "quorum", st->quorum);
 	json_uint(j, "timeout_ms", st->timeout_ms);
-	json_object_begin(j, "round");
-	json_string(j, "state", round_state_name(st->round_state));
-	json_uint(j, "number", st->round);
-	if (st->round_state == POOTER_ROUND_CLOSED)
-		json_string(j, "outcome", shm_outcome_name(st->round_outcome));
-	else
-		json_null(j, "outcome");
-	json_uint(j, "participants",
-		  st->round_state == POOTER_ROUND_OPEN ?
-			  st->round_participants :
-			  0);
-	json_uint(j, "emitted",
-		  st->round_state == POOTER_ROUND_OPEN ? st->round_emitted : 0);
-	json_object_end(j);
+	json_round(j, st, NULL);
 	json_counters(j, st);
 	json_object_end(j);
 }
@@ -706,22 +645,23 @@ static void ls_text_one(FILE *out, int width, const char *name,
 
 int cmd_ls(const struct shm_cmd *cmd, int argc, char **argv)
 {
+	bool json = false;
+	const struct shm_opt opts[] = {
+		SHM_OPT_FLAG("json", 'j', &json),
+		{ .name = NULL },
+	};
 	struct name_list l = { 0 };
 	struct json j;
-	bool json = false;
 	int ret, width = 4;
 	size_t i;
 
-	ret = parse_json_options(cmd, argc, argv, &json);
-	if (ret)
-		return ret < 0 ? shm_flush(cmd, stdout) : ret;
+	if (shm_getopt(cmd, argc, argv, opts, &ret))
+		return ret;
 	if (argc - optind != 0)
 		return shm_usage_error(cmd, "takes no arguments");
-	ret = pooter_broker_foreach(name_list_add, &l);
-	if (ret < 0) {
-		ret = shm_fail(cmd, NULL, ret);
+	ret = shm_result(cmd, NULL, pooter_broker_foreach(name_list_add, &l));
+	if (ret)
 		goto out;
-	}
 	if (l.n)
 		qsort(l.names, l.n, sizeof(*l.names), name_cmp);
 	for (i = 0; i < l.n; i++)
@@ -779,13 +719,6 @@ out:
 
 /* --- watch -------------------------------------------------------------- */
 
-static volatile sig_atomic_t watch_stop;
-
-static void watch_on_signal(int sig)
-{
-	watch_stop = 1;
-}
-
 /*
  * One line that changes when the broker's state does, and only then: no
  * ages, no deadlines, which move on their own.
@@ -834,66 +767,30 @@ static void watch_timestamp(char *buf, size_t size)
 		 tm.tm_sec, (long)tv.tv_usec / 1000);
 }
 
-static const struct option watch_options[] = {
-	{ "interval", required_argument, NULL, 'i' },
-	{ "count", required_argument, NULL, 'n' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
 int cmd_watch(const struct shm_cmd *cmd, int argc, char **argv)
 {
 	unsigned int interval_ms = 200, count = 0, shown = 0;
+	const struct shm_opt opts[] = {
+		SHM_OPT_UINT("interval", 'i', &interval_ms, 1,
+			     POOTER_TIMEOUT_MAX_MS, NULL),
+		SHM_OPT_UINT("count", 'n', &count, 1, UINT32_MAX, NULL),
+		{ .name = NULL },
+	};
 	char line[512], last[512] = "", stamp[64], path[128];
 	struct pooter_broker *broker;
 	struct snapshot s = { 0 };
-	struct sigaction sa = { 0 };
 	struct timespec ts;
 	const char *name;
 	bool tty;
-	int c, ret;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "i:n:h", watch_options, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 'i':
-			ret = shm_parse_uint(cmd, "--interval", optarg, 1,
-					     POOTER_TIMEOUT_MAX_MS,
-					     &interval_ms);
-			if (ret)
-				return ret;
-			break;
-		case 'n':
-			ret = shm_parse_uint(cmd, "--count", optarg, 1,
-					     UINT32_MAX, &count);
-			if (ret)
-				return ret;
-			break;
-		case 'h':
-			shm_usage(cmd, stdout);
-			return shm_flush(cmd, stdout);
-		default:
-			return SHM_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1)
-		return shm_usage_error(cmd, "expects one broker NAME");
-	name = argv[optind];
-	ret = shm_open_broker(cmd, name, &broker);
-	if (ret)
+	if (shm_parse_open(cmd, argc, argv, opts, &name, &broker, &ret))
 		return ret;
 	snprintf(path, sizeof(path), "/dev/shm/pooter.%s", name);
-
-	/* No SA_RESTART: a signal ends the sleep, and the loop with it. */
-	sa.sa_handler = watch_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	shm_catch_signals();
 
 	tty = isatty(STDOUT_FILENO);
-	while (!watch_stop) {
+	while (!shm_stop) {
 		struct stat sb;
 
 		if (stat(path, &sb) && errno == ENOENT) {
@@ -902,11 +799,9 @@ int cmd_watch(const struct shm_cmd *cmd, int argc, char **argv)
 			ret = shm_flush(cmd, stdout);
 			break;
 		}
-		ret = snapshot_take(broker, &s);
-		if (ret < 0) {
-			ret = shm_fail(cmd, name, ret);
+		ret = shm_result(cmd, name, snapshot_take(broker, &s));
+		if (ret)
 			break;
-		}
 		watch_timestamp(stamp, sizeof(stamp));
 		if (tty) {
 			/* Home, clear to the end: a redraw without flicker. */

@@ -23,33 +23,21 @@ void json_init(struct json *j, FILE *out)
 
 static void json_escape(FILE *out, const void *s, size_t len)
 {
+	/* The characters with a short escape, and the letter of each. */
+	static const char short_from[] = "\"\\\b\f\n\r\t";
+	static const char short_to[] = "\"\\bfnrt";
 	const unsigned char *p = s, *end = p + len;
+	const char *e;
 	size_t n;
 
 	fputc('"', out);
 	for (; p < end; p += n) {
 		n = 1;
-		switch (*p) {
-		case '"':
-			fputs("\\\"", out);
-			continue;
-		case '\\':
-			fputs("\\\\", out);
-			continue;
-		case '\b':
-			fputs("\\b", out);
-			continue;
-		case '\f':
-			fputs("\\f", out);
-			continue;
-		case '\n':
-			fputs("\\n", out);
-			continue;
-		case '\r':
-			fputs("\\r", out);
-			continue;
-		case '\t':
-			fputs("\\t", out);
+		/* strchr() finds the terminator too: NUL is for \u0000 */
+		e = *p ? strchr(short_from, *p) : NULL;
+		if (e) {
+			fputc('\\', out);
+			fputc(short_to[e - short_from], out);
 			continue;
 		}
 		if (*p < 0x20 || *p == 0x7f) {
@@ -127,37 +115,28 @@ void json_string_len(struct json *j, const char *key, const void *s, size_t len)
 	json_escape(j->out, s, len);
 }
 
-void json_base64(struct json *j, const char *key, const void *data, size_t len)
+/* One group of base64: 3 bytes in 4 characters, '=' for those it lacks. */
+static void json_base64_group(FILE *out, const unsigned char *p, size_t n)
 {
 	static const char b64[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t v = p[0] << 16 | (n > 1 ? p[1] << 8 : 0) | (n > 2 ? p[2] : 0);
+
+	fputc(b64[v >> 18 & 63], out);
+	fputc(b64[v >> 12 & 63], out);
+	fputc(n > 1 ? b64[v >> 6 & 63] : '=', out);
+	fputc(n > 2 ? b64[v & 63] : '=', out);
+}
+
+void json_base64(struct json *j, const char *key, const void *data, size_t len)
+{
 	const unsigned char *p = data;
 	size_t i;
 
 	json_key(j, key);
 	fputc('"', j->out);
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = p[i] << 16 | p[i + 1] << 8 | p[i + 2];
-
-		fputc(b64[v >> 18 & 63], j->out);
-		fputc(b64[v >> 12 & 63], j->out);
-		fputc(b64[v >> 6 & 63], j->out);
-		fputc(b64[v & 63], j->out);
-	}
-	if (len - i == 1) {
-		uint32_t v = p[i] << 16;
-
-		fputc(b64[v >> 18 & 63], j->out);
-		fputc(b64[v >> 12 & 63], j->out);
-		fputs("==", j->out);
-	} else if (len - i == 2) {
-		uint32_t v = p[i] << 16 | p[i + 1] << 8;
-
-		fputc(b64[v >> 18 & 63], j->out);
-		fputc(b64[v >> 12 & 63], j->out);
-		fputc(b64[v >> 6 & 63], j->out);
-		fputc('=', j->out);
-	}
+	for (i = 0; i < len; i += 3)
+		json_base64_group(j->out, p + i, len - i < 3 ? len - i : 3);
 	fputc('"', j->out);
 }
 

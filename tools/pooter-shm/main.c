@@ -10,13 +10,16 @@
 
 #include "shm.h"
 
+/* The option ls, show and check share, as their help words it. */
+#define SHM_HELP_JSON "  -j, --json     one JSON document (see pooter-shm(1))\n"
+
 static const struct shm_cmd shm_cmds[] = {
 	{
 		.name = "ls",
 		.run = cmd_ls,
 		.synopsis = "[--json]",
 		.summary = "list every broker on this machine",
-		.help = "  -j, --json     one JSON document (see pooter-shm(1))\n",
+		.help = SHM_HELP_JSON,
 	},
 	{
 		.name = "show",
@@ -24,7 +27,7 @@ static const struct shm_cmd shm_cmds[] = {
 		.synopsis = "NAME [--json]",
 		.summary = "everything about one broker: capacities, members, "
 			   "the open round, the ring, counters",
-		.help = "  -j, --json     one JSON document (see pooter-shm(1))\n",
+		.help = SHM_HELP_JSON,
 	},
 	{
 		.name = "watch",
@@ -118,7 +121,7 @@ static const struct shm_cmd shm_cmds[] = {
 		.synopsis = "NAME [--json]",
 		.summary = "validate a segment (like fsck, never repairs) and "
 			   "report each problem",
-		.help = "  -j, --json     one JSON document (see pooter-shm(1))\n",
+		.help = SHM_HELP_JSON,
 	},
 	{
 		.name = "gc",

@@ -11,6 +11,8 @@
 #ifndef POOTER_SHM_H
 #define POOTER_SHM_H
 
+#include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,21 +59,66 @@ void shm_usage(const struct shm_cmd *cmd, FILE *out);
 int shm_usage_error(const struct shm_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * A subcommand's option, for shm_getopt(): its long name (without "--") and
+ * short one, and what becomes of it.  A switch sets *flag; an argument goes
+ * to *arg as it is, or to *uint as a number in min..max (and then sets
+ * *flag too, when there is one, for a number with no "unset" value); an
+ * option with none of these is handed back to the caller.  --help is every
+ * command's and in no table; { .name = NULL } ends one.
+ */
+struct shm_opt {
+	const char *name;
+	int val;
+	int has_arg; /* no_argument or required_argument */
+	bool *flag;
+	const char **arg;
+	unsigned int *uint;
+	unsigned long min, max;
+};
+
+#define SHM_OPT_FLAG(NAME, VAL, FLAG)                                 \
+	{                                                             \
+		.name = (NAME), .val = (VAL), .has_arg = no_argument, \
+		.flag = (FLAG)                                        \
+	}
+#define SHM_OPT_STR(NAME, VAL, ARG)                                         \
+	{                                                                   \
+		.name = (NAME), .val = (VAL), .has_arg = required_argument, \
+		.arg = (ARG)                                                \
+	}
+#define SHM_OPT_UINT(NAME, VAL, UINT, MIN, MAX, GIVEN)                      \
+	{                                                                   \
+		.name = (NAME), .val = (VAL), .has_arg = required_argument, \
+		.uint = (UINT), .min = (MIN), .max = (MAX), .flag = (GIVEN) \
+	}
+
 /* util.c */
 void shm_error(const struct shm_cmd *cmd, const char *broker, const char *fmt,
 	       ...) __attribute__((format(printf, 3, 4)));
 int shm_fail(const struct shm_cmd *cmd, const char *broker, int err);
+int shm_result(const struct shm_cmd *cmd, const char *broker, int ret);
 const char *shm_detail_trim(const char *detail, const char *broker);
 int shm_exit_status(int err);
 const char *shm_errno_name(int err);
 const char *shm_outcome_name(int outcome);
+void shm_print_outcome(FILE *out, int outcome);
 int shm_check_name(const struct shm_cmd *cmd, const char *what,
 		   const char *name);
-int shm_parse_uint(const struct shm_cmd *cmd, const char *opt, const char *arg,
-		   unsigned long min, unsigned long max, unsigned int *out);
+bool shm_parse_ulong(const char *arg, int base, unsigned long *v);
+int shm_getopt(const struct shm_cmd *cmd, int argc, char **argv,
+	       const struct shm_opt *opts, int *status);
+int shm_parse_name(const struct shm_cmd *cmd, int argc, char **argv,
+		   const struct shm_opt *opts, const char **name, int *status);
 int shm_open_broker(const struct shm_cmd *cmd, const char *name,
 		    struct pooter_broker **brokerp);
+int shm_parse_open(const struct shm_cmd *cmd, int argc, char **argv,
+		   const struct shm_opt *opts, const char **name,
+		   struct pooter_broker **brokerp, int *status);
 int shm_flush(const struct shm_cmd *cmd, FILE *out);
+extern volatile sig_atomic_t shm_stop;
+void shm_catch_signals(void);
+void *shm_grow(void *array, size_t *cap, size_t n, size_t size, size_t first);
 uint64_t shm_now_ns(void);
 size_t shm_utf8_seq(const unsigned char *p, size_t avail);
 bool shm_utf8_valid(const void *data, size_t len);
@@ -108,9 +155,11 @@ struct snapshot {
 	struct pooter_broker_stat st;
 	uint64_t now_ns;
 	struct pooter_member_info *members;
-	unsigned int nmembers, members_cap;
+	unsigned int nmembers;
+	size_t members_cap;
 	struct pooter_record_info *records;
-	unsigned int nrecords, records_cap;
+	unsigned int nrecords;
+	size_t records_cap;
 };
 
 int snapshot_take(struct pooter_broker *broker, struct snapshot *s);

@@ -92,6 +92,16 @@ const char *shm_outcome_name(int outcome)
 	return outcome ? shm_errno_name(outcome) : "resolved";
 }
 
+/* A round's outcome as every text output words it. */
+void shm_print_outcome(FILE *out, int outcome)
+{
+	if (outcome)
+		fprintf(out, "cancelled: %s (%s)", pooter_strerror(outcome),
+			shm_errno_name(outcome));
+	else
+		fputs("resolved", out);
+}
+
 /* Print s with every control or non-ASCII byte shown as \xHH. */
 void shm_print_clean(FILE *out, const char *s)
 {
@@ -105,17 +115,23 @@ void shm_print_clean(FILE *out, const char *s)
 	}
 }
 
-void shm_error(const struct shm_cmd *cmd, const char *broker, const char *fmt,
-	       ...)
+/* What every error line starts with: who says it, and about which broker. */
+static void shm_error_prefix(const struct shm_cmd *cmd, const char *broker)
 {
-	va_list ap;
-
 	fprintf(stderr, "%s: %s: ", SHM_PROG, cmd->name);
 	if (broker) {
 		fputs("broker ", stderr);
 		shm_print_clean(stderr, broker);
 		fputs(": ", stderr);
 	}
+}
+
+void shm_error(const struct shm_cmd *cmd, const char *broker, const char *fmt,
+	       ...)
+{
+	va_list ap;
+
+	shm_error_prefix(cmd, broker);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -155,12 +171,7 @@ int shm_fail(const struct shm_cmd *cmd, const char *broker, int err)
 		if (!strcmp(detail, strerror(ENOENT)))
 			detail = "";
 	}
-	fprintf(stderr, "%s: %s: ", SHM_PROG, cmd->name);
-	if (broker) {
-		fputs("broker ", stderr);
-		shm_print_clean(stderr, broker);
-		fputs(": ", stderr);
-	}
+	shm_error_prefix(cmd, broker);
 	shm_print_clean(stderr, reason ? reason : "unknown error");
 	if (detail && detail[0] && (!reason || strcmp(detail, reason))) {
 		fputs(": ", stderr);
@@ -168,6 +179,16 @@ int shm_fail(const struct shm_cmd *cmd, const char *broker, int err)
 	}
 	fputc('\n', stderr);
 	return shm_exit_status(err);
+}
+
+/*
+ * A library call's return as an exit status: 0 for any success, whatever
+ * the value; a failure told by shm_fail(), so this too must come right
+ * after the call.
+ */
+int shm_result(const struct shm_cmd *cmd, const char *broker, int ret)
+{
+	return ret < 0 ? shm_fail(cmd, broker, ret) : SHM_EXIT_OK;
 }
 
 /*
@@ -201,7 +222,8 @@ int shm_check_name(const struct shm_cmd *cmd, const char *what,
 	}
 	return SHM_EXIT_OK;
 bad:
-	fprintf(stderr, "%s: %s: bad %s name '", SHM_PROG, cmd->name, what);
+	shm_error_prefix(cmd, NULL);
+	fprintf(stderr, "bad %s name '", what);
 	shm_print_clean(stderr, name);
 	fprintf(stderr,
 		"': names are 1..%d bytes of [A-Za-z0-9._-], not starting "
@@ -210,26 +232,116 @@ bad:
 	return SHM_EXIT_USAGE;
 }
 
-int shm_parse_uint(const struct shm_cmd *cmd, const char *opt, const char *arg,
-		   unsigned long min, unsigned long max, unsigned int *out)
+/*
+ * A number in base, and nothing else: strtoul() alone takes "-1" and " 7".
+ * A first digit that the base does not know is left to strtoul() to refuse.
+ */
+bool shm_parse_ulong(const char *arg, int base, unsigned long *v)
 {
-	unsigned long v;
 	char *end;
 
-	/* strtoul() takes "-1" and " 7": a count is digits and nothing else. */
 	if (arg[0] < '0' || arg[0] > '9')
-		goto bad;
+		return false;
 	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || *end)
-		goto bad;
-	if (v < min || v > max)
-		return shm_usage_error(cmd, "%s %s: out of range %lu..%lu", opt,
-				       arg, min, max);
-	*out = v;
+	*v = strtoul(arg, &end, base);
+	return !errno && !*end;
+}
+
+static int shm_parse_uint(const struct shm_cmd *cmd, const struct shm_opt *o,
+			  const char *arg)
+{
+	unsigned long v;
+
+	if (!shm_parse_ulong(arg, 10, &v))
+		return shm_usage_error(cmd, "--%s: '%s' is not a number",
+				       o->name, arg);
+	if (v < o->min || v > o->max)
+		return shm_usage_error(cmd, "--%s %s: out of range %lu..%lu",
+				       o->name, arg, o->min, o->max);
+	*o->uint = v;
 	return SHM_EXIT_OK;
-bad:
-	return shm_usage_error(cmd, "%s: '%s' is not a number", opt, arg);
+}
+
+/* The most options a command has; create's 7 are the most yet. */
+#define SHM_OPTS_MAX 15
+
+/*
+ * getopt_long() over a command's table, with the short options spelled
+ * from the same table so that the two cannot disagree.  What the table
+ * says to do with an option is done here, and so are --help (the usage on
+ * standard output ends the command) and a bad option (getopt_long() has
+ * said what is wrong with it).  Returns the next option the caller handles
+ * itself, with optarg; 0 after the last option; -1 when the command ends
+ * here with the exit status in *status.
+ */
+int shm_getopt(const struct shm_cmd *cmd, int argc, char **argv,
+	       const struct shm_opt *opts, int *status)
+{
+	static const struct shm_opt no_opts[] = { { .name = NULL } };
+	struct option longopts[SHM_OPTS_MAX + 2];
+	char optstring[2 * SHM_OPTS_MAX + 2], *p = optstring;
+	const struct shm_opt *o;
+	size_t n;
+	int c;
+
+	if (!opts)
+		opts = no_opts;
+	for (n = 0; n < SHM_OPTS_MAX && opts[n].name; n++) {
+		longopts[n] = (struct option){ opts[n].name, opts[n].has_arg,
+					       NULL, opts[n].val };
+		*p++ = opts[n].val;
+		if (opts[n].has_arg == required_argument)
+			*p++ = ':';
+	}
+	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+	*p++ = 'h';
+	*p = '\0';
+
+	*status = SHM_EXIT_OK;
+	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+		if (c == 'h') {
+			shm_usage(cmd, stdout);
+			*status = shm_flush(cmd, stdout);
+			return -1;
+		}
+		for (o = opts; o->name && o->val != c; o++)
+			;
+		if (!o->name) {
+			*status = SHM_EXIT_USAGE;
+			return -1;
+		}
+		if (o->uint) {
+			*status = shm_parse_uint(cmd, o, optarg);
+			if (*status)
+				return -1;
+		} else if (o->arg) {
+			*o->arg = optarg;
+		} else if (!o->flag) {
+			return c;
+		}
+		if (o->flag)
+			*o->flag = true;
+	}
+	return 0;
+}
+
+/*
+ * The command line of the commands that take options (all of them done by
+ * shm_getopt()) and one broker NAME, not yet checked.  Returns 0 with
+ * *name, or -1 when the command ends here with *status.
+ */
+int shm_parse_name(const struct shm_cmd *cmd, int argc, char **argv,
+		   const struct shm_opt *opts, const char **name, int *status)
+{
+	if (shm_getopt(cmd, argc, argv, opts, status))
+		return -1;
+	if (argc - optind != 1) {
+		*status = shm_usage_error(cmd, "expects one broker NAME");
+		return -1;
+	}
+	*name = argv[optind];
+	return 0;
 }
 
 int shm_open_broker(const struct shm_cmd *cmd, const char *name,
@@ -245,6 +357,21 @@ int shm_open_broker(const struct shm_cmd *cmd, const char *name,
 	return SHM_EXIT_OK;
 }
 
+/*
+ * The command line of a command that looks at one broker (options, NAME),
+ * and the broker opened.  Returns 0 with *name and *brokerp, or -1 when
+ * the command ends here with *status.
+ */
+int shm_parse_open(const struct shm_cmd *cmd, int argc, char **argv,
+		   const struct shm_opt *opts, const char **name,
+		   struct pooter_broker **brokerp, int *status)
+{
+	if (shm_parse_name(cmd, argc, argv, opts, name, status))
+		return -1;
+	*status = shm_open_broker(cmd, *name, brokerp);
+	return *status ? -1 : 0;
+}
+
 /* Output that did not reach its reader is a failure (EPIPE, ENOSPC, ...). */
 int shm_flush(const struct shm_cmd *cmd, FILE *out)
 {
@@ -255,6 +382,51 @@ int shm_flush(const struct shm_cmd *cmd, FILE *out)
 		return SHM_EXIT_IOERR;
 	}
 	return SHM_EXIT_OK;
+}
+
+volatile sig_atomic_t shm_stop;
+
+static void shm_on_signal(int sig)
+{
+	shm_stop = 1;
+}
+
+/*
+ * For the commands that run until told to stop (consume leaves, watch
+ * closes): SIGINT, SIGTERM and SIGHUP set shm_stop.  No SA_RESTART, so
+ * that a wait or a sleep ends and the loop that checks shm_stop sees the
+ * signal, not the library.  A reader that went away is an output error
+ * (EPIPE, from shm_flush()), not a death.
+ */
+void shm_catch_signals(void)
+{
+	struct sigaction sa = { 0 };
+
+	sa.sa_handler = shm_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Room for element n of an array that doubles as it fills, first elements
+ * to start with: the array, perhaps moved, or NULL when memory ran out (the
+ * old array and *cap are then as they were, and the caller still owns it).
+ */
+void *shm_grow(void *array, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t new_cap;
+	void *p;
+
+	if (n < *cap)
+		return array;
+	new_cap = *cap ? 2 * *cap : first;
+	p = realloc(array, new_cap * size);
+	if (p)
+		*cap = new_cap;
+	return p;
 }
 
 uint64_t shm_now_ns(void)
