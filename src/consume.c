@@ -7,7 +7,13 @@
  * that have yet to release it; a consumer's received bitmap says which of
  * those it has taken.  The next delivery is the published record with the
  * consumer's pending bit, not yet received, of the lowest round.  A record
- * is free again once pending is empty.
+ * is free again once no joined consumer's pending bit is left.
+ *
+ * Neither consume nor release takes the broker's lock.  While a consumer's
+ * pending bit is set nobody may reuse the record, so what it reads there is
+ * stable; received and delivered are its own words; and releasing is an
+ * atomic clear of its own bit, which commutes with the reaper's clears (a
+ * SHM_JOURNAL_CLEAR entry) and with other consumers' releases.
  */
 #include <string.h>
 
@@ -15,7 +21,7 @@
 
 /*
  * Build the consumer's view of record i from the segment, checking every
- * value against the capacities.  Lock held.
+ * value against the capacities.  Our pending bit keeps the record still.
  */
 static int view_build(struct pooter_consumer *c, uint32_t i)
 {
@@ -60,7 +66,7 @@ static int view_build(struct pooter_consumer *c, uint32_t i)
 	return 0;
 }
 
-/* The record to deliver next to consumer slot, or -1.  Lock held. */
+/* The record to deliver next to consumer slot, or -1.  No lock needed. */
 static int record_next(struct pooter_broker *b, uint32_t slot,
 		       uint64_t received)
 {
@@ -73,7 +79,11 @@ static int record_next(struct pooter_broker *b, uint32_t slot,
 
 		if (received & (1ull << i))
 			continue;
-		if (READ_ONCE(rec->state) != SHM_RECORD_PUBLISHED ||
+		/*
+		 * acquire: pairs with the journal's release of the state, so
+		 * the entries and payloads published with it are visible
+		 */
+		if (load_acquire(&rec->state) != SHM_RECORD_PUBLISHED ||
 		    !(READ_ONCE(rec->pending) & bit))
 			continue;
 		round = READ_ONCE(rec->round);
@@ -85,7 +95,7 @@ static int record_next(struct pooter_broker *b, uint32_t slot,
 	return best;
 }
 
-/* Is a delivery waiting for c?  Lock held. */
+/* Is a delivery waiting for c? */
 bool consumer_has_delivery(struct pooter_consumer *c)
 {
 	struct pooter_broker *b = c->broker;
@@ -114,33 +124,32 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		uint32_t seq;
 		int i;
 
-		err = broker_enter(b);
+		err = broker_enforce_overdue(b);
 		if (err)
 			return err;
-		if (READ_ONCE(sc->owner) != b->token) {
-			broker_unlock(b);
+		if (READ_ONCE(sc->owner) != b->token)
 			return set_error(-EIDRM, "broker %s: consumer %s was removed",
 					 b->name, c->name);
-		}
 		/* read before looking, so a publication after it wakes us */
 		seq = futex_value(&b->st->round.pub);
 		received = READ_ONCE(sc->received);
 		i = record_next(b, c->slot, received);
 		if (i >= 0) {
 			err = view_build(c, (uint32_t)i);
-			if (!err) {
-				txn_set(b, &sc->received, received | (1ull << i));
-				txn_set(b, &sc->delivered,
-					READ_ONCE(sc->delivered) + 1);
-				txn_commit(b);
-				c->views[i].held = true;
-				*deliveryp = &c->views[i].delivery;
-			}
-			broker_unlock(b);
-			return err;
+			if (err)
+				return err;
+			/*
+			 * Our own words: received first, so a death between
+			 * the two leaves the count short by a delivery that
+			 * never reached anyone.
+			 */
+			store_release(&sc->received, received | (1ull << i));
+			WRITE_ONCE(sc->delivered, READ_ONCE(sc->delivered) + 1);
+			c->views[i].held = true;
+			*deliveryp = &c->views[i].delivery;
+			return 0;
 		}
-		broker_unlock(b);
-		if (__builtin_popcountll(received) >= b->depth)
+		if (__builtin_popcountll(received & depth_mask(b)) >= b->depth)
 			return set_error(-ENOBUFS,
 					 "broker %s: consumer %s holds all %u "
 					 "records; release one",
@@ -149,10 +158,14 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		now = now_ns();
 		if (timeout_ms == 0 || now >= deadline)
 			return -ETIMEDOUT;
+		spin_while(&b->st->round.pub, seq,
+			   spin_budget(b, READ_ONCE(b->st->round.nparts) + 1));
+		if (futex_value(&b->st->round.pub) != seq)
+			continue;
 		/* wake now and then to enforce deadlines nobody else does */
 		until = now + LIVENESS_PERIOD_NS;
 		futex_sleep(&b->st->round.pub, seq,
-			       deadline < until ? deadline : until);
+			    deadline < until ? deadline : until);
 	}
 }
 
@@ -177,7 +190,7 @@ POOTER_API int pooter_release(struct pooter_consumer *c,
 		return set_error(-EINVAL, "broker %s: delivery not held by "
 				 "consumer %s", b->name, c->name);
 
-	err = broker_enter(b);
+	err = broker_enforce_overdue(b);
 	if (err)
 		return err;
 	sc = shm_consumer(b, c->slot);
@@ -185,19 +198,16 @@ POOTER_API int pooter_release(struct pooter_consumer *c,
 	rbit = 1ull << i;
 	cbit = 1ull << c->slot;
 	received = READ_ONCE(sc->received);
-	pending = READ_ONCE(rec->pending);
 	c->views[i].held = false;
-	if (READ_ONCE(sc->owner) != b->token || !(received & rbit)) {
-		broker_unlock(b);
+	if (READ_ONCE(sc->owner) != b->token || !(received & rbit))
 		return set_error(-EIDRM, "broker %s: consumer %s no longer "
 				 "holds round %llu", b->name, c->name,
 				 (unsigned long long)d->round);
-	}
-	txn_set(b, &sc->received, received & ~rbit);
-	txn_set(b, &rec->pending, pending & ~cbit);
-	txn_commit(b);
-	if (!(pending & ~cbit))
+	/* seq_cst: the clear is what frees the record for round_open() */
+	pending = __atomic_fetch_and(&rec->pending, ~cbit, __ATOMIC_SEQ_CST);
+	TEST_POINT("release-cleared");
+	store_release(&sc->received, received & ~rbit);
+	if ((pending & cbit) && !(pending & ~cbit))
 		wake_counter(&b->st->round.space);
-	broker_unlock(b);
 	return 0;
 }

@@ -143,6 +143,12 @@ static inline void *shm_payload(struct pooter_broker *b, struct shm_record *r,
 	return (char *)r + b->layout.payloads_off + (uint64_t)i * b->layout.stride;
 }
 
+/* The bits of a bitmap over the ring's records. */
+static inline uint64_t depth_mask(const struct pooter_broker *b)
+{
+	return b->depth >= 64 ? ~0ull : (1ull << b->depth) - 1;
+}
+
 /* --- time and futexes --------------------------------------------------- */
 
 static inline uint64_t now_ns(void)
@@ -292,7 +298,9 @@ uint64_t self_ns_inode(const char *which);
 int broker_lock(struct pooter_broker *b);
 void broker_unlock(struct pooter_broker *b);
 void txn_set(struct pooter_broker *b, uint64_t *word, uint64_t val);
+void txn_clear_bits(struct pooter_broker *b, uint64_t *word, uint64_t mask);
 void txn_commit(struct pooter_broker *b);
+int broker_enforce_overdue(struct pooter_broker *b);
 int broker_enter(struct pooter_broker *b);
 
 /* --- round.c --- */

@@ -94,6 +94,13 @@ struct shm_lock {
 	uint32_t waiters;
 } __shm_aligned;
 
+/*
+ * A journal entry sets a word to val, or, with SHM_JOURNAL_CLEAR in off,
+ * clears the bits of val in it (an atomic and-not: idempotent too, and it
+ * commutes with a consumer clearing its own bit without the lock).
+ */
+#define SHM_JOURNAL_CLEAR (1ull << 63)
+
 struct shm_journal_entry {
 	uint64_t off;		/* byte offset of a 64-bit word in the segment */
 	uint64_t val;

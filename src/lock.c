@@ -33,17 +33,23 @@ static void journal_apply(struct pooter_broker *b, uint64_t n)
 	struct shm_journal *j = &b->st->journal;
 
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t off = READ_ONCE(j->ent[i].off);
+		uint64_t raw = READ_ONCE(j->ent[i].off);
+		uint64_t off = raw & ~SHM_JOURNAL_CLEAR;
 		uint64_t val = READ_ONCE(j->ent[i].val);
+		uint64_t *word = (uint64_t *)((char *)b->base + off);
 
 		/* untrusted after a death: only aligned words past the header */
 		if (off < b->layout.state_off || off > b->size - 8 || off % 8)
 			continue;
 		/*
 		 * Release: a lock-free reader that sees a later entry (the
-		 * round word comes last) sees the earlier ones too.
+		 * round word comes last) sees the earlier ones too.  A clear
+		 * is atomic: consumers clear their own pending bits unlocked.
 		 */
-		store_release((uint64_t *)((char *)b->base + off), val);
+		if (raw & SHM_JOURNAL_CLEAR)
+			__atomic_fetch_and(word, ~val, __ATOMIC_SEQ_CST);
+		else
+			store_release(word, val);
 		if (i == 0)
 			TEST_POINT("journal-apply");
 	}
@@ -163,8 +169,8 @@ void broker_unlock(struct pooter_broker *b)
 	}
 }
 
-/* Stage *word = val; nothing is written to word before txn_commit(). */
-void txn_set(struct pooter_broker *b, uint64_t *word, uint64_t val)
+static void txn_stage(struct pooter_broker *b, uint64_t *word, uint64_t val,
+		      uint64_t kind)
 {
 	struct shm_journal *j = &b->st->journal;
 	unsigned int n = b->txn_n;
@@ -172,9 +178,22 @@ void txn_set(struct pooter_broker *b, uint64_t *word, uint64_t val)
 	/* callers bound their updates (see SHM_JOURNAL_MAX); never exceeded */
 	if (n >= SHM_JOURNAL_MAX)
 		__builtin_trap();
-	WRITE_ONCE(j->ent[n].off, (uint64_t)((char *)word - (char *)b->base));
+	WRITE_ONCE(j->ent[n].off,
+		   (uint64_t)((char *)word - (char *)b->base) | kind);
 	WRITE_ONCE(j->ent[n].val, val);
 	b->txn_n = n + 1;
+}
+
+/* Stage *word = val; nothing is written to word before txn_commit(). */
+void txn_set(struct pooter_broker *b, uint64_t *word, uint64_t val)
+{
+	txn_stage(b, word, val, 0);
+}
+
+/* Stage clearing the bits of mask in *word (see SHM_JOURNAL_CLEAR). */
+void txn_clear_bits(struct pooter_broker *b, uint64_t *word, uint64_t mask)
+{
+	txn_stage(b, word, mask, SHM_JOURNAL_CLEAR);
 }
 
 /*
@@ -215,4 +234,24 @@ int broker_enter(struct pooter_broker *b)
 		return err;
 	}
 	return 0;
+}
+
+/*
+ * For the calls that need no lock (consume, release): enforce an overdue
+ * deadline as every call must, taking the lock only when one is overdue.
+ */
+int broker_enforce_overdue(struct pooter_broker *b)
+{
+	struct shm_round *r = &b->st->round;
+	int err = broker_check_handle(b);
+
+	if (err)
+		return err;
+	/* acquire: pairs with the journal's release of the round word */
+	if (!(load_acquire(&r->word) & 1) || now_ns() < READ_ONCE(r->deadline_ns))
+		return 0;
+	err = broker_enter(b);
+	if (!err)
+		broker_unlock(b);
+	return err;
 }

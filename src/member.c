@@ -46,15 +46,14 @@ void consumer_reap(struct pooter_broker *b, uint32_t slot)
 	uint64_t bit = 1ull << slot;
 	bool freed = false;
 
+	/* a clear, not a store: other consumers release theirs unlocked */
 	for (uint32_t i = 0; i < b->depth; i++) {
 		struct shm_record *r = shm_record(b, i);
-		uint64_t pending = READ_ONCE(r->pending);
 
-		if (!(pending & bit))
-			continue;
-		txn_set(b, &r->pending, pending & ~bit);
-		if (!(pending & ~bit))
+		if (READ_ONCE(r->pending) & bit) {
+			txn_clear_bits(b, &r->pending, bit);
 			freed = true;
+		}
 	}
 	txn_set(b, &c->received, 0);
 	txn_set(b, &s->deliveries,

@@ -46,6 +46,7 @@ extern void pooter_test_point(const char *name) __attribute__((weak));
 static const char *const kill_points[] = {
 	"locked", "txn-committed", "journal-apply", "emit-copied",
 	"round-opened", "emitter-joined", "emitter-remove-decided",
+	"release-cleared",
 };
 
 struct payload {
