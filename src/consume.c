@@ -71,6 +71,13 @@ static int record_next(struct pooter_broker *b, uint32_t slot,
 		       uint64_t received)
 {
 	uint64_t bit = 1ull << slot, best_round = UINT64_MAX;
+	/*
+	 * Only rounds up to the last decided one: a scan without the lock
+	 * could otherwise pass round k's record while k is still open, and
+	 * then find k+1 published in another.  acquire: the decision's
+	 * journal stores the outcome word after the record's state.
+	 */
+	uint64_t last = load_acquire(&b->st->round.outcome) >> 8;
 	int best = -1;
 
 	for (uint32_t i = 0; i < b->depth; i++) {
@@ -87,7 +94,7 @@ static int record_next(struct pooter_broker *b, uint32_t slot,
 		    !(READ_ONCE(rec->pending) & bit))
 			continue;
 		round = READ_ONCE(rec->round);
-		if (round < best_round) {
+		if (round <= last && round < best_round) {
 			best_round = round;
 			best = (int)i;
 		}
@@ -158,8 +165,7 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		now = now_ns();
 		if (timeout_ms == 0 || now >= deadline)
 			return -ETIMEDOUT;
-		spin_while(&b->st->round.pub, seq,
-			   spin_budget(b, READ_ONCE(b->st->round.nparts) + 1));
+		spin_while(&b->st->round.pub, seq, spin_budget(round_owed(b)));
 		if (futex_value(&b->st->round.pub) != seq)
 			continue;
 		/* wake now and then to enforce deadlines nobody else does */

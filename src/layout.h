@@ -112,6 +112,9 @@ struct shm_journal_entry {
  */
 struct shm_journal {
 	uint64_t committed;
+	uint64_t applied;	/* entries [0, applied) are applied: repair
+				   resumes there, so an entry is never applied
+				   again once a later one may have been acted on */
 	struct shm_journal_entry ent[SHM_JOURNAL_MAX];
 } __shm_aligned;
 

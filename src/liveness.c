@@ -57,9 +57,13 @@ static enum proc_state proc_stat(pid_t pid, uint64_t *start)
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH ? PROC_DEAD
-							 : PROC_UNKNOWN;
+	if (fd < 0) {
+		/* a missing file means a dead pid only where /proc is there */
+		if ((errno == ENOENT || errno == ESRCH) &&
+		    access("/proc/self/stat", R_OK) == 0)
+			return PROC_DEAD;
+		return PROC_UNKNOWN;
+	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
@@ -224,12 +228,21 @@ int pidfd_for_token(struct pooter_broker *b, uint64_t token)
 	/*
 	 * The pidfd is for whatever process has the pid now; if that one
 	 * started when the token says, it is the token's process (a process
-	 * cannot share its pid with a younger one while alive).
+	 * cannot share its pid with a younger one while alive).  When /proc
+	 * cannot say, the caller asks kill() instead: never "dead" unproven.
 	 */
-	if (proc_stat(token_pid(token), &start) != PROC_ALIVE ||
-	    start != token_start(token)) {
+	switch (proc_stat(token_pid(token), &start)) {
+	case PROC_ALIVE:
+		if (start == token_start(token))
+			break;
+		/* another process has the pid now */
+		__attribute__((fallthrough));
+	case PROC_DEAD:
 		close(fd);
 		return -ESRCH;
+	case PROC_UNKNOWN:
+		close(fd);
+		return -EAGAIN;
 	}
 	e = &c->ent[c->next];
 	c->next = (c->next + 1) % c->n;

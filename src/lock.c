@@ -28,11 +28,11 @@
  */
 #define LOCK_PATIENCE_NS (10 * NSEC_PER_SEC)
 
-static void journal_apply(struct pooter_broker *b, uint64_t n)
+static void journal_apply(struct pooter_broker *b, uint64_t from, uint64_t n)
 {
 	struct shm_journal *j = &b->st->journal;
 
-	for (uint64_t i = 0; i < n; i++) {
+	for (uint64_t i = from; i < n; i++) {
 		uint64_t raw = READ_ONCE(j->ent[i].off);
 		uint64_t off = raw & ~SHM_JOURNAL_CLEAR;
 		uint64_t val = READ_ONCE(j->ent[i].val);
@@ -50,6 +50,15 @@ static void journal_apply(struct pooter_broker *b, uint64_t n)
 			__atomic_fetch_and(word, ~val, __ATOMIC_SEQ_CST);
 		else
 			store_release(word, val);
+		/*
+		 * Progress, so a repair resumes after this entry: consumers
+		 * act on published records without the lock, and must never
+		 * see an entry they already acted on (a pending bitmap they
+		 * already cleared) applied again.  Re-applying the one entry
+		 * in flight at a death is safe: entries are ordered so that
+		 * nobody acts on one before the next is applied.
+		 */
+		store_release(&j->applied, i + 1);
 		if (i == 0)
 			TEST_POINT("journal-apply");
 	}
@@ -64,12 +73,15 @@ static void broker_repair(struct pooter_broker *b)
 {
 	struct shm_journal *j = &b->st->journal;
 	struct shm_round *r = &b->st->round;
-	uint64_t n = READ_ONCE(j->committed);
+	/* acquire: the entries were written before the count named them */
+	uint64_t n = load_acquire(&j->committed);
 
 	if (n) {
+		uint64_t from = load_acquire(&j->applied);
+
 		if (n > SHM_JOURNAL_MAX)
 			n = SHM_JOURNAL_MAX;
-		journal_apply(b, n);
+		journal_apply(b, from < n ? from : n, n);
 		store_release(&j->committed, 0);
 	}
 	b->txn_n = 0;
@@ -83,11 +95,11 @@ static void broker_repair(struct pooter_broker *b)
 int broker_lock(struct pooter_broker *b)
 {
 	struct shm_lock *l = &b->st->lock;
-	uint64_t self = b->token, seen = 0, since = 0;
+	uint64_t self = b->token, seen = 0, since = 0, check_at = 0;
 	uint32_t seen_seq = 0;
 
 	for (unsigned int spin = 0;; spin++) {
-		uint64_t owner = 0;
+		uint64_t owner = 0, now;
 		uint32_t seq;
 
 		/* acquire: pairs with the release in broker_unlock() */
@@ -101,15 +113,36 @@ int broker_lock(struct pooter_broker *b)
 		}
 
 		/*
-		 * The same holder all along, with no unlock in between (seq
-		 * moves at every unlock while we wait), for too long: give up.
+		 * Is the holder dead?  Asked once per LOCK_SLEEP_NS, on the
+		 * clock rather than on a timed-out sleep, so a stream of
+		 * signals cannot keep us from ever asking.
+		 */
+		now = now_ns();
+		if (!check_at)
+			check_at = now + LOCK_SLEEP_NS;
+		if (now >= check_at) {
+			check_at = now + LOCK_SLEEP_NS;
+			if (owner != self && !token_alive(b, owner)) {
+				if (__atomic_compare_exchange_n(
+					    &l->owner, &owner, self, false,
+					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+					broker_repair(b);
+					return 0;
+				}
+				continue;
+			}
+		}
+
+		/*
+		 * The same live holder all along, with no unlock in between
+		 * (seq moves at every unlock while we wait), for too long.
 		 */
 		seq = __atomic_load_n(&l->seq, __ATOMIC_RELAXED);
 		if (owner != seen || seq != seen_seq || !since) {
 			seen = owner;
 			seen_seq = seq;
-			since = now_ns();
-		} else if (now_ns() - since > LOCK_PATIENCE_NS) {
+			since = now;
+		} else if (now - since > LOCK_PATIENCE_NS) {
 			return set_error(-EDEADLK,
 					 "broker %s: lock held by live process "
 					 "%d for over %llu s (stopped, or a "
@@ -121,37 +154,22 @@ int broker_lock(struct pooter_broker *b)
 		__atomic_fetch_add(&l->waiters, 1, __ATOMIC_SEQ_CST);
 		seq = __atomic_load_n(&l->seq, __ATOMIC_SEQ_CST);
 		owner = __atomic_load_n(&l->owner, __ATOMIC_SEQ_CST);
-		if (owner != 0) {
-			/*
-			 * Dekker with broker_unlock(): it stores owner = 0 and
-			 * then reads waiters; we raised waiters and then read
-			 * owner, so one of us sees the other.
-			 */
-			if (futex_wait_abs(&l->seq, seq,
-					   now_ns() + LOCK_SLEEP_NS) ==
-				    -ETIMEDOUT &&
-			    owner != self && !token_alive(b, owner)) {
-				__atomic_fetch_sub(&l->waiters, 1,
-						   __ATOMIC_SEQ_CST);
-				if (__atomic_compare_exchange_n(
-					    &l->owner, &owner, self, false,
-					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-					broker_repair(b);
-					return 0;
-				}
-				continue;
-			}
-		}
+		/*
+		 * Dekker with broker_unlock(): it stores owner = 0 and then
+		 * reads waiters; we raised waiters and then read owner, so
+		 * one of us sees the other.
+		 */
+		if (owner != 0)
+			futex_wait_abs(&l->seq, seq, check_at);
 		__atomic_fetch_sub(&l->waiters, 1, __ATOMIC_SEQ_CST);
 	}
 	TEST_POINT("locked");
 	/*
-	 * A holder that died between committing and clearing the journal is
-	 * recovered above; this covers a holder whose death we missed because
-	 * the lock was free again (cannot be: only the holder frees it), and
-	 * a hostile segment with a stale committed count.
+	 * A journal left committed with the lock free can only come from a
+	 * hostile segment (a holder frees the lock after clearing it): the
+	 * same repair makes it harmless.
 	 */
-	if (READ_ONCE(b->st->journal.committed))
+	if (load_acquire(&b->st->journal.committed))
 		broker_repair(b);
 	return 0;
 }
@@ -208,9 +226,10 @@ void txn_commit(struct pooter_broker *b)
 	if (!n)
 		return;
 	/* release: the entries are visible before the count that names them */
+	WRITE_ONCE(j->applied, 0);
 	store_release(&j->committed, n);
 	TEST_POINT("txn-committed");
-	journal_apply(b, n);
+	journal_apply(b, 0, n);
 	store_release(&j->committed, 0);
 	b->txn_n = 0;
 }
@@ -247,8 +266,14 @@ int broker_enforce_overdue(struct pooter_broker *b)
 
 	if (err)
 		return err;
-	/* acquire: pairs with the journal's release of the round word */
-	if (!(load_acquire(&r->word) & 1) || now_ns() < READ_ONCE(r->deadline_ns))
+	/*
+	 * acquire: pairs with the journal's release of the round word.  An
+	 * update in flight is waited out (or finished, if its maker died):
+	 * consumers may be the only ones left to take the lock.
+	 */
+	if (!load_acquire(&b->st->journal.committed) &&
+	    (!(load_acquire(&r->word) & 1) ||
+	     now_ns() < READ_ONCE(r->deadline_ns)))
 		return 0;
 	err = broker_enter(b);
 	if (!err)

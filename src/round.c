@@ -23,8 +23,8 @@
 
 #include "internal.h"
 
-#define SPIN_LONG_NS (50 * 1000ull)	/* processes <= CPUs */
-#define SPIN_SHORT_NS (5 * 1000ull)	/* more processes than CPUs */
+#define SPIN_NS (30 * 1000ull)	/* see spin_budget() */
+#define ROUND_NUMBER_LIMIT (1ull << 55)
 #define QUICK_SLEEP_NS (10 * NSEC_PER_MSEC)
 
 struct decision {
@@ -65,6 +65,9 @@ int round_load(struct pooter_broker *b, struct round_view *v)
 	memset(v, 0, sizeof(*v));
 	v->number = word >> 1;
 	v->open = word & 1;
+	/* outcome words keep number << 8: beyond 2^55 rounds it is a lie */
+	if (v->number >= ROUND_NUMBER_LIMIT)
+		return corrupt(b, "round number", v->number);
 	if (!v->open)
 		return 0;
 
@@ -264,11 +267,12 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
 
 /*
  * How long a waiter may spin before sleeping.  Spinning pays while the
- * process it waits for has a CPU of its own; when the processes taking part
- * outnumber the online CPUs, a spinner would take the CPU from the very
- * process it waits for, so it barely spins.
+ * processes it waits for can all run at once beside it: then the event is
+ * microseconds away, and a sleep and a wake cost more.  When more of them
+ * are owed than there are other CPUs, the spinner would take a CPU from
+ * one of the very processes it waits for: it sleeps at once.
  */
-uint64_t spin_budget(struct pooter_broker *b, unsigned int processes)
+uint64_t spin_budget(unsigned int owed)
 {
 	static long cached;
 	long cpus = __atomic_load_n(&cached, __ATOMIC_RELAXED);
@@ -277,9 +281,22 @@ uint64_t spin_budget(struct pooter_broker *b, unsigned int processes)
 		cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		__atomic_store_n(&cached, cpus, __ATOMIC_RELAXED);
 	}
-	if (cpus < 2)
+	return owed && owed < (unsigned long)cpus ? SPIN_NS : 0;
+}
+
+/* Participants of the open round that have yet to emit, read unlocked. */
+unsigned int round_owed(struct pooter_broker *b)
+{
+	struct shm_round *r = &b->st->round;
+	uint64_t nparts = READ_ONCE(r->nparts), rec = READ_ONCE(r->record);
+	uint64_t nemitted;
+
+	/* only a hint for spinning, but still bounded before use */
+	if (!(READ_ONCE(r->word) & 1) || rec >= b->depth ||
+	    nparts > b->max_emitters)
 		return 0;
-	return processes <= (unsigned long)cpus ? SPIN_LONG_NS : SPIN_SHORT_NS;
+	nemitted = READ_ONCE(shm_record(b, (uint32_t)rec)->nemitted);
+	return nemitted < nparts ? (unsigned int)(nparts - nemitted) : 0;
 }
 
 /*
@@ -320,14 +337,10 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 	uint32_t target = ctl_of((k << 1) | 1);
 	uint64_t period = wait_liveness_period(b);
 	uint64_t next_check = now_ns() + period;
-	unsigned int consumers = 0;
 	bool slept = false;
 	int err;
 
-	for (uint32_t i = 0; i < b->max_consumers; i++)
-		consumers += READ_ONCE(shm_consumer(b, i)->owner) != 0;
-	spin_while(&r->ctl, target,
-		   spin_budget(b, READ_ONCE(r->nparts) + consumers));
+	spin_while(&r->ctl, target, spin_budget(round_owed(b)));
 
 	for (;;) {
 		uint64_t now, until;
@@ -358,9 +371,22 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 				return err;
 			if (now >= next_check) {
 				members_reap_dead(b, true, true);
+				period = wait_liveness_period(b);
 				next_check = now + period;
 			}
+			/*
+			 * The deadline is enforced: ctl must move now.  If the
+			 * word says round k is over, make ctl say so too, and
+			 * the check above settles it (or calls it corrupt)
+			 * instead of spinning here.
+			 */
+			futex_publish(&r->ctl, ctl_of(READ_ONCE(r->word)));
 			broker_unlock(b);
+			if (now >= deadline_ns && futex_value(&r->ctl) == target)
+				return set_error(-EPROTO,
+						 "broker %s: round %llu still "
+						 "open past its deadline",
+						 b->name, (unsigned long long)k);
 			continue;
 		}
 		until = deadline_ns < next_check ? deadline_ns : next_check;
@@ -378,6 +404,12 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 		/* a participant's death cuts the wait short: check at once */
 		if (wait_round_event(b, k, target, until) == WAIT_DEATH)
 			next_check = 0;
+		/* what watches the participants may have changed */
+		if (wait_liveness_period(b) < period) {
+			period = wait_liveness_period(b);
+			if (next_check > now + period)
+				next_check = now + period;
+		}
 	}
 }
 

@@ -169,6 +169,8 @@ enum wait_event wait_round_event(struct pooter_broker *b, uint64_t k,
 	int fds[POOTER_EMITTERS_MAX], nfds = 0;
 
 	if (!ring) {
+		/* nothing watches the participants: check every 50 ms */
+		b->unwatched = true;
 		futex_sleep(&r->ctl, target, until_ns);
 		return WAIT_WOKEN;
 	}
@@ -485,6 +487,14 @@ POOTER_API int pooter_round_complete(struct io_uring *ring,
 			broker_unlock(b);
 		}
 		t->outcome = round_result(b, t->emitter->slot, t->round);
+		/* over, yet no outcome: corrupt, not a reason to re-arm */
+		if (t->outcome == -EINPROGRESS &&
+		    load_acquire(&r->word) != ((t->round << 1) | 1))
+			t->outcome = set_error(-EPROTO,
+					       "broker %s: round %llu over "
+					       "without an outcome",
+					       b->name,
+					       (unsigned long long)t->round);
 	}
 	if (t->outcome != -EINPROGRESS)
 		goto settled;
