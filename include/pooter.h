@@ -100,7 +100,10 @@ int pooter_broker_create(const char *name,
  */
 int pooter_broker_open(const char *name, struct pooter_broker **brokerp);
 
-/* Detach.  Members still joined through this handle must leave first. */
+/*
+ * Detach.  If members joined through this handle have not left yet, the
+ * handle lives on until the last of them leaves (their handles stay valid).
+ */
 void pooter_broker_close(struct pooter_broker *broker);
 
 /* Remove the name; members attached keep working until they close. */
@@ -367,7 +370,9 @@ int pooter_uring_supported(void);
  * *ticket.  If this emit resolved the round, ticket->outcome is 0 already.
  * Errors as pooter_emit(), except that a full ring is -EAGAIN at once, and
  * -EALREADY when this emitter already emitted in the open round.  Works
- * without io_uring too (settle with pooter_ticket_wait()).
+ * without io_uring too (settle with pooter_ticket_wait()).  The handle keeps
+ * the outcomes of the last 8 rounds it contributed to, so up to 8 tickets
+ * may be left to settle while it contributes again.
  */
 int pooter_emit_submit(struct pooter_emitter *emitter, const void *payload,
 		       size_t len, struct pooter_ticket *ticket);

@@ -414,14 +414,34 @@ POOTER_API int pooter_broker_open(const char *name,
 	return err;
 }
 
-POOTER_API void pooter_broker_close(struct pooter_broker *b)
+static void broker_free(struct pooter_broker *b)
 {
-	if (!b)
-		return;
 	uring_broker_free(b);
 	pidfd_cache_free(b);
 	munmap(b->base, b->size);
 	free(b);
+}
+
+/*
+ * Closing with members still joined would leave their handles pointing at
+ * freed memory: the broker handle lives on until the last of them leaves.
+ */
+POOTER_API void pooter_broker_close(struct pooter_broker *b)
+{
+	if (!b)
+		return;
+	if (b->members) {
+		b->closing = true;
+		return;
+	}
+	broker_free(b);
+}
+
+/* A member handle left: free a broker closed while it was joined. */
+void broker_member_gone(struct pooter_broker *b)
+{
+	if (--b->members == 0 && b->closing)
+		broker_free(b);
 }
 
 POOTER_API int pooter_broker_unlink(const char *name)
@@ -438,7 +458,7 @@ POOTER_API int pooter_broker_unlink(const char *name)
 
 POOTER_API const char *pooter_broker_name(const struct pooter_broker *b)
 {
-	return b->name;
+	return b ? b->name : NULL;
 }
 
 POOTER_API int pooter_broker_set_timeout(struct pooter_broker *b,

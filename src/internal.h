@@ -69,6 +69,7 @@ struct pooter_broker {
 	pid_t pid;		/* the process that opened the handle */
 	unsigned int txn_n;	/* journal entries staged, lock held */
 	unsigned int members;	/* emitter/consumer handles still joined */
+	bool closing;		/* closed with members joined: last one frees */
 	struct pidfd_cache *pidfds;
 	struct io_uring *wait_ring;	/* private, for blocking waits */
 	bool unwatched;			/* a participant had no pidfd */
@@ -83,10 +84,16 @@ struct uring_armed {
 	uint64_t user_data[URING_ARMED_MAX];
 };
 
+/* Outcomes of earlier rounds kept for tickets not yet settled. */
+#define EMITTER_HISTORY 8
+
 struct pooter_emitter {
 	struct pooter_broker *broker;
 	uint32_t slot;
 	struct uring_armed armed;
+	uint64_t hist_round[EMITTER_HISTORY];
+	int hist_outcome[EMITTER_HISTORY];
+	unsigned int hist_next;
 	char name[SHM_NAME_LEN];
 };
 
@@ -325,6 +332,7 @@ bool emitter_owes(struct pooter_broker *b, uint32_t slot,
 		  const struct round_view *v);
 int outcome_errno(enum shm_outcome code);
 int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k);
+int emitter_result(struct pooter_emitter *em, uint64_t k);
 int round_contribute(struct pooter_emitter *em, const void *payload,
 		     size_t len, bool wait_space, struct round_view *v,
 		     bool *decided);
@@ -345,6 +353,7 @@ uint64_t wait_liveness_period(struct pooter_broker *b);
 void uring_broker_free(struct pooter_broker *b);
 void uring_cancel_armed(struct uring_armed *armed);
 int pidfd_for_token(struct pooter_broker *b, uint64_t token);
+void pidfd_scan_begin(struct pooter_broker *b);
 
 /* --- member.c --- */
 void emitter_reap(struct pooter_broker *b, uint32_t slot,
@@ -357,5 +366,6 @@ bool consumer_has_delivery(struct pooter_consumer *c);
 
 /* --- broker.c --- */
 int broker_check_handle(struct pooter_broker *b);
+void broker_member_gone(struct pooter_broker *b);
 
 #endif /* POOTER_INTERNAL_H */

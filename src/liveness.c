@@ -33,11 +33,18 @@
 struct pidfd_entry {
 	uint64_t token;
 	int fd;
+	unsigned int scan;	/* the scan that last handed it out */
 };
 
+/*
+ * One entry more than a broker has members, so a scan over every member
+ * (pidfd_scan_begin(), then pidfd_for_token() for each) never has to evict
+ * an fd it handed out itself.
+ */
 struct pidfd_cache {
 	unsigned int n;
 	unsigned int next;	/* round-robin eviction */
+	unsigned int scan;
 	struct pidfd_entry ent[];
 };
 
@@ -214,13 +221,16 @@ void pidfd_cache_free(struct pooter_broker *b)
 int pidfd_for_token(struct pooter_broker *b, uint64_t token)
 {
 	struct pidfd_cache *c = b->pidfds;
-	struct pidfd_entry *e;
+	struct pidfd_entry *e = NULL;
 	uint64_t start;
 	int fd;
 
-	for (unsigned int i = 0; i < c->n; i++)
-		if (c->ent[i].token == token && c->ent[i].fd >= 0)
+	for (unsigned int i = 0; i < c->n; i++) {
+		if (c->ent[i].token == token && c->ent[i].fd >= 0) {
+			c->ent[i].scan = c->scan;
 			return c->ent[i].fd;
+		}
+	}
 
 	fd = (int)syscall(SYS_pidfd_open, token_pid(token), 0);
 	if (fd < 0)
@@ -244,12 +254,18 @@ int pidfd_for_token(struct pooter_broker *b, uint64_t token)
 		close(fd);
 		return -EAGAIN;
 	}
-	e = &c->ent[c->next];
-	c->next = (c->next + 1) % c->n;
+	/* the next entry this scan has not handed out: there always is one */
+	for (unsigned int i = 0; i < c->n; i++) {
+		e = &c->ent[c->next];
+		c->next = (c->next + 1) % c->n;
+		if (e->fd < 0 || e->scan != c->scan)
+			break;
+	}
 	if (e->fd >= 0)
 		close(e->fd);
 	e->token = token;
 	e->fd = fd;
+	e->scan = c->scan;
 	return fd;
 }
 
@@ -281,6 +297,13 @@ bool token_alive(struct pooter_broker *b, uint64_t token)
  * poll() over their cached pidfds rather than one call each: the opening of
  * every round asks this of every member.  Returns how many are dead.
  */
+/* Start a scan: fds handed out from now on are not evicted until the next. */
+void pidfd_scan_begin(struct pooter_broker *b)
+{
+	if (b->pidfds)
+		b->pidfds->scan++;
+}
+
 unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
 			 unsigned int n, bool *dead)
 {
@@ -289,6 +312,7 @@ unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
 	unsigned int npoll = 0, ndead = 0;
 	uint64_t self = self_token();
 
+	pidfd_scan_begin(b);
 	for (unsigned int i = 0; i < n && i < sizeof(pfd) / sizeof(pfd[0]);
 	     i++) {
 		int fd;

@@ -259,7 +259,7 @@ err_free:
 
 POOTER_API const char *pooter_emitter_name(const struct pooter_emitter *em)
 {
-	return em->name;
+	return em ? em->name : NULL;
 }
 
 POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
@@ -277,8 +277,8 @@ POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
 			emitter_remove(b, em->slot, SHM_CANCELED);
 		broker_unlock(b);
 	}
-	b->members--;
 	free(em);
+	broker_member_gone(b);
 	return err;
 }
 
@@ -358,7 +358,7 @@ err_free:
 
 POOTER_API const char *pooter_consumer_name(const struct pooter_consumer *c)
 {
-	return c->name;
+	return c ? c->name : NULL;
 }
 
 POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
@@ -376,8 +376,8 @@ POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
 			consumer_reap(b, c->slot);
 		broker_unlock(b);
 	}
-	b->members--;
 	consumer_free(c);
+	broker_member_gone(b);
 	return err;
 }
 

@@ -325,6 +325,18 @@ int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k)
 }
 
 /*
+ * The outcome of round k for this emitter: from the handle's history when
+ * a later contribution took it there, else from the segment.
+ */
+int emitter_result(struct pooter_emitter *em, uint64_t k)
+{
+	for (unsigned int i = 0; i < EMITTER_HISTORY; i++)
+		if (em->hist_round[i] == k)
+			return em->hist_outcome[i];
+	return round_result(em->broker, em->slot, k);
+}
+
+/*
  * Wait for the outcome of round v->number, in which we emitted.  The waiter
  * enforces the deadline itself and re-checks the liveness of the members
  * every LIVENESS_PERIOD_NS, so a dead participant cancels the round promptly.
@@ -347,7 +359,7 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 
 		/* acquire: pairs with the exchange in round_finish() */
 		if (futex_value(&r->ctl) != target) {
-			err = round_result(b, em->slot, k);
+			err = emitter_result(em, k);
 			if (err != -EINPROGRESS)
 				return err;
 			/* ctl out of step with the word: repair under the lock */
@@ -357,7 +369,7 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 			futex_publish(&r->ctl, ctl_of(READ_ONCE(r->word)));
 			broker_unlock(b);
 			if (futex_value(&r->ctl) != target &&
-			    round_result(b, em->slot, k) == -EINPROGRESS)
+			    emitter_result(em, k) == -EINPROGRESS)
 				return set_error(-EPROTO,
 						 "broker %s: round word changed "
 						 "without an outcome",
@@ -429,7 +441,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 	struct shm_record *rec;
 	struct shm_entry *ent;
 	struct decision d;
-	uint64_t start, space_deadline = 0;
+	uint64_t start, space_deadline = 0, prev;
 	bool decided;
 	int err;
 
@@ -513,6 +525,23 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 	if (v.nemitted >= v.nparts) {
 		broker_unlock(b);
 		return corrupt(b, "open round's emit count", v.nemitted);
+	}
+
+	/*
+	 * Our emit in this round will make the segment forget the outcome of
+	 * the round we emitted in before (the slot keeps one): keep it in the
+	 * handle, for a ticket of that round still to be settled.
+	 */
+	prev = READ_ONCE(slot->emit_round);
+	if (prev && prev < v.number) {
+		int out = round_result(b, em->slot, prev);
+
+		if (out != -EINPROGRESS) {
+			unsigned int i = em->hist_next++ % EMITTER_HISTORY;
+
+			em->hist_round[i] = prev;
+			em->hist_outcome[i] = out;
+		}
 	}
 
 	/*

@@ -176,6 +176,7 @@ enum wait_event wait_round_event(struct pooter_broker *b, uint64_t k,
 	}
 
 	b->unwatched = false;
+	pidfd_scan_begin(b);
 	for (uint32_t i = 0; i < b->max_emitters; i++) {
 		struct shm_emitter *e = shm_emitter(b, i);
 		uint64_t owner = READ_ONCE(e->owner);
@@ -411,7 +412,7 @@ POOTER_API int pooter_prep_round_wait(struct io_uring *ring,
 	b = t->emitter->broker;
 	t->priv_user_data = user_data;
 	if (t->outcome == -EINPROGRESS)
-		t->outcome = round_result(b, t->emitter->slot, t->round);
+		t->outcome = emitter_result(t->emitter, t->round);
 	if (t->outcome != -EINPROGRESS)
 		return prep_nop(ring, user_data);
 
@@ -463,7 +464,7 @@ POOTER_API int pooter_round_complete(struct io_uring *ring,
 	if (t->outcome == -EINPROGRESS) {
 		/* a word out of step with the round would spin: repair it */
 		if (futex_value(&r->ctl) != t->priv_wait &&
-		    round_result(b, t->emitter->slot, t->round) == -EINPROGRESS) {
+		    emitter_result(t->emitter, t->round) == -EINPROGRESS) {
 			err = broker_lock(b);
 			if (err) {
 				t->outcome = err;
@@ -486,7 +487,7 @@ POOTER_API int pooter_round_complete(struct io_uring *ring,
 			}
 			broker_unlock(b);
 		}
-		t->outcome = round_result(b, t->emitter->slot, t->round);
+		t->outcome = emitter_result(t->emitter, t->round);
 		/* over, yet no outcome: corrupt, not a reason to re-arm */
 		if (t->outcome == -EINPROGRESS &&
 		    load_acquire(&r->word) != ((t->round << 1) | 1))
