@@ -145,6 +145,12 @@ struct pooter_params {
 	unsigned int watchdog_s;
 };
 
+/*
+ * The segment of the broker being measured, for the parent's signal handler
+ * to unlink (workloads.c sets and clears it; main.c installs the handler).
+ */
+extern char bench_segment_path[128];
+
 /* workloads.c */
 void run_pooter(const struct pooter_params *p, struct run_result *res);
 void run_barrier(unsigned int procs, uint64_t rounds, unsigned int watchdog_s,

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,14 @@ struct opts {
 	uint64_t rounds;
 	unsigned int payload, depth, timeout_ms, repeat, watchdog_s;
 	uint64_t pp_iters;
+	int max_background; /* retake runs busier than this %; -1: never */
+	unsigned int retakes; /* runs retaken for it */
 	bool json, baselines, progress;
 };
+
+/* a run retaken this often is kept, busy or not (and the table warns) */
+#define RETAKE_MAX 10
+#define RETAKE_PAUSE_S 5
 
 struct config {
 	unsigned int emitters, consumers;
@@ -66,6 +73,10 @@ static const char usage_text[] =
 	"      --repeat N             run each measurement N times, report the\n"
 	"                             median by rate (default 1)\n"
 	"      --pingpong-iters N     round trips per ping-pong (default 100000)\n"
+	"      --max-background PCT   retake a run (after a pause, up to 10 "
+	"times)\n"
+	"                             when other work used more than PCT % of\n"
+	"                             the machine while it ran (default: never)\n"
 	"      --no-baselines         pooter only\n"
 	"      --watchdog S           give up on a run after S seconds "
 	"(default 600)\n"
@@ -138,6 +149,7 @@ enum {
 	OPT_PP_ITERS,
 	OPT_NO_BASELINES,
 	OPT_WATCHDOG,
+	OPT_MAX_BACKGROUND,
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -155,6 +167,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "pingpong-iters", required_argument, NULL, OPT_PP_ITERS },
 		{ "no-baselines", no_argument, NULL, OPT_NO_BASELINES },
 		{ "watchdog", required_argument, NULL, OPT_WATCHDOG },
+		{ "max-background", required_argument, NULL,
+		  OPT_MAX_BACKGROUND },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -173,6 +187,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->repeat = 1;
 	o->watchdog_s = 600;
 	o->pp_iters = 100000;
+	o->max_background = -1;
 	o->baselines = true;
 
 	while ((c = getopt_long(argc, argv, "E:C:R:P:d:t:jh", longopts,
@@ -246,6 +261,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (!parse_uint(optarg, 1, 86400, &o->watchdog_s))
 				return usage_error("bad watchdog '%s'", optarg);
 			break;
+		case OPT_MAX_BACKGROUND: {
+			unsigned int pct;
+
+			if (!parse_uint(optarg, 0, 100, &pct))
+				return usage_error("bad background share '%s' "
+						   "(0..100)",
+						   optarg);
+			o->max_background = (int)pct;
+			break;
+		}
 		case 'j':
 			o->json = true;
 			break;
@@ -301,11 +326,32 @@ static int cmp_pp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Run fn repeat times; the median by rate, or the first failure. */
-static void median_run(unsigned int repeat, struct run_result *out,
+/*
+ * Was a run's machine too busy to keep it?  Then pause (so a burst of other
+ * work can pass) and say so; after RETAKE_MAX retakes the run is kept.
+ */
+static bool retake(struct opts *o, double background_pct, unsigned int *n)
+{
+	if (o->max_background < 0 || background_pct <= o->max_background ||
+	    *n >= RETAKE_MAX)
+		return false;
+	(*n)++;
+	o->retakes++;
+	fprintf(stderr,
+		"%spooter-bench: machine %.0f%% busy with other work: "
+		"retaking the run in %d s (%u/%d)\n",
+		o->progress ? "\r\033[K" : "", background_pct, RETAKE_PAUSE_S,
+		*n, RETAKE_MAX);
+	sleep(RETAKE_PAUSE_S);
+	return true;
+}
+
+/* Run fn o->repeat times; the median by rate, or the first failure. */
+static void median_run(struct opts *o, struct run_result *out,
 		       void (*fn)(const void *arg, struct run_result *res),
 		       const void *arg)
 {
+	unsigned int repeat = o->repeat;
 	struct run_result *runs = calloc(repeat, sizeof(*runs));
 
 	if (!runs) {
@@ -313,8 +359,10 @@ static void median_run(unsigned int repeat, struct run_result *out,
 		snprintf(out->err, sizeof(out->err), "out of memory");
 		return;
 	}
-	for (unsigned int i = 0; i < repeat; i++) {
-		fn(arg, &runs[i]);
+	for (unsigned int i = 0, n = 0; i < repeat; i++) {
+		do
+			fn(arg, &runs[i]);
+		while (runs[i].ok && retake(o, runs[i].background_pct, &n));
 		if (!runs[i].ok) {
 			*out = runs[i];
 			free(runs);
@@ -343,10 +391,10 @@ static void do_barrier(const void *arg, struct run_result *res)
 	run_barrier(a->procs, a->rounds, a->watchdog_s, res);
 }
 
-static void median_pingpong(unsigned int repeat, bool spin, uint64_t iters,
-			    unsigned int watchdog_s,
+static void median_pingpong(struct opts *o, bool spin,
 			    struct pingpong_result *out)
 {
+	unsigned int repeat = o->repeat;
 	struct pingpong_result *runs = calloc(repeat, sizeof(*runs));
 
 	if (!runs) {
@@ -354,11 +402,15 @@ static void median_pingpong(unsigned int repeat, bool spin, uint64_t iters,
 		snprintf(out->err, sizeof(out->err), "out of memory");
 		return;
 	}
-	for (unsigned int i = 0; i < repeat; i++) {
-		if (spin)
-			run_spin_pingpong(iters, watchdog_s, &runs[i]);
-		else
-			run_futex_pingpong(iters, watchdog_s, &runs[i]);
+	for (unsigned int i = 0, n = 0; i < repeat; i++) {
+		do {
+			if (spin)
+				run_spin_pingpong(o->pp_iters, o->watchdog_s,
+						  &runs[i]);
+			else
+				run_futex_pingpong(o->pp_iters, o->watchdog_s,
+						   &runs[i]);
+		} while (runs[i].ok && retake(o, runs[i].background_pct, &n));
 		if (!runs[i].ok) {
 			*out = runs[i];
 			free(runs);
@@ -450,6 +502,10 @@ static void print_table(const struct opts *o, const struct utsname *u,
 	       POOTER_VERSION_MAJOR, POOTER_VERSION_MINOR, POOTER_VERSION_PATCH,
 	       cpus, u->sysname, u->release, (unsigned long long)o->rounds,
 	       o->payload, o->depth, o->timeout_ms, o->repeat);
+	if (o->max_background >= 0)
+		printf("runs with more than %d%% background were retaken: %u "
+		       "retakes\n",
+		       o->max_background, o->retakes);
 	printf("times in microseconds (us); CPU = user + sys of every "
 	       "participant, per round; csw = voluntary context switches "
 	       "(sleeps) per round;\nbg%% = CPU used by anything else while "
@@ -660,10 +716,11 @@ static void print_json(const struct opts *o, const struct utsname *u, long cpus,
 	printf("},");
 	printf("\"params\":{\"rounds\":%llu,\"payload\":%u,\"depth\":%u,"
 	       "\"timeout_ms\":%u,\"repeat\":%u,\"pingpong_iters\":%llu,"
+	       "\"max_background_pct\":%d,\"retakes\":%u,"
 	       "\"baselines\":%s},",
 	       (unsigned long long)o->rounds, o->payload, o->depth,
 	       o->timeout_ms, o->repeat, (unsigned long long)o->pp_iters,
-	       o->baselines ? "true" : "false");
+	       o->max_background, o->retakes, o->baselines ? "true" : "false");
 	printf("\"baselines\":");
 	if (o->baselines) {
 		printf("{");
@@ -725,6 +782,18 @@ static void print_json(const struct opts *o, const struct utsname *u, long cpus,
 	printf("]}\n");
 }
 
+/*
+ * Interrupted: remove the broker being measured (the children die with us,
+ * see team.c), then die of the same signal.
+ */
+static void on_signal(int sig)
+{
+	if (bench_segment_path[0])
+		unlink(bench_segment_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int main(int argc, char **argv)
 {
 	struct pingpong_result fx = { 0 }, sp = { 0 };
@@ -739,6 +808,9 @@ int main(int argc, char **argv)
 	rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	if (uname(&u) < 0)
 		memset(&u, 0, sizeof(u));
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -750,9 +822,9 @@ int main(int argc, char **argv)
 
 	if (o.baselines) {
 		progress(&o, "futex ping-pong ...");
-		median_pingpong(o.repeat, false, o.pp_iters, o.watchdog_s, &fx);
+		median_pingpong(&o, false, &fx);
 		progress(&o, "spin ping-pong ...");
-		median_pingpong(o.repeat, true, o.pp_iters, o.watchdog_s, &sp);
+		median_pingpong(&o, true, &sp);
 		ok = fx.ok && sp.ok;
 	}
 	for (unsigned int k = 0; k < o.n_consumers; k++) {
@@ -777,7 +849,7 @@ int main(int argc, char **argv)
 			c->consumers = p.consumers;
 			progress(&o, "E=%u C=%u: pooter ...", p.emitters,
 				 p.consumers);
-			median_run(o.repeat, &c->pooter, do_pooter, &p);
+			median_run(&o, &c->pooter, do_pooter, &p);
 			ok = ok && c->pooter.ok;
 			if (!c->pooter.ok)
 				fprintf(stderr,
@@ -789,7 +861,7 @@ int main(int argc, char **argv)
 			progress(&o, "E=%u C=%u: barrier ...", p.emitters,
 				 p.consumers);
 			c->have_barrier = true;
-			median_run(o.repeat, &c->barrier, do_barrier, &ba);
+			median_run(&o, &c->barrier, do_barrier, &ba);
 			ok = ok && c->barrier.ok;
 			if (!c->barrier.ok)
 				fprintf(stderr,

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -211,6 +212,7 @@ int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
 	bool *reaped = NULL, failed = false;
 	unsigned int left, started = 0;
 	uint64_t deadline, busy0 = 0, busy1 = 0;
+	pid_t parent = getpid();
 
 	memset(t, 0, sizeof(*t));
 	t->n = n;
@@ -248,6 +250,10 @@ int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
 		if (pid == 0) {
 			int rc;
 
+			/* no orphans: a killed benchmark takes its team along */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(1);
 			sigprocmask(SIG_SETMASK, &old, NULL);
 			close(t->ready_rd);
 			close(t->go_wr);

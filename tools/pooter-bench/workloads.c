@@ -40,6 +40,8 @@
 
 /* ---------------------------------------------------------------- pooter */
 
+char bench_segment_path[128];
+
 struct pooter_ctx {
 	const struct pooter_params *p;
 	const char *broker;
@@ -262,6 +264,8 @@ void run_pooter(const struct pooter_params *p, struct run_result *res)
 		return;
 	}
 	x.broker = pooter_broker_name(b);
+	snprintf(bench_segment_path, sizeof(bench_segment_path),
+		 "/dev/shm/pooter.%s", x.broker);
 	x.lat = shared_alloc(lat_size);
 	if (!x.lat) {
 		result_fail(res->err, sizeof(res->err), "pooter",
@@ -315,6 +319,7 @@ void run_pooter(const struct pooter_params *p, struct run_result *res)
 out:
 	shared_free(x.lat, lat_size);
 	pooter_broker_unlink(pooter_broker_name(b));
+	bench_segment_path[0] = '\0';
 	pooter_broker_close(b);
 }
 
