@@ -165,7 +165,7 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		now = now_ns();
 		if (timeout_ms == 0 || now >= deadline)
 			return -ETIMEDOUT;
-		spin_while(&b->st->round.pub, seq, spin_budget(round_owed(b)));
+		spin_while(&b->st->round.pub, seq, spin_budget(b));
 		if (futex_value(&b->st->round.pub) != seq)
 			continue;
 		/* wake now and then to enforce deadlines nobody else does */

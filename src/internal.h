@@ -338,8 +338,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 		     bool *decided);
 int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
 
-uint64_t spin_budget(unsigned int owed);
-unsigned int round_owed(struct pooter_broker *b);
+uint64_t spin_budget(struct pooter_broker *b);
 
 /* --- uring.c --- */
 enum wait_event {
