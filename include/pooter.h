@@ -68,16 +68,16 @@ struct pooter_consumer;
  */
 struct pooter_broker_attr {
 	size_t sz;
-	unsigned int max_emitters;	/* 1..POOTER_EMITTERS_MAX */
-	unsigned int max_consumers;	/* 1..POOTER_CONSUMERS_MAX */
-	unsigned int max_payload;	/* 1..POOTER_PAYLOAD_MAX bytes */
-	unsigned int depth;		/* 1..POOTER_DEPTH_MAX records */
-	unsigned int timeout_ms;	/* 1..POOTER_TIMEOUT_MAX_MS */
-	unsigned int quorum;		/* 0 (none) or 1..max_emitters */
-	unsigned int mode;		/* file mode bits, 0: 0600 */
+	unsigned int max_emitters;  /* 1..POOTER_EMITTERS_MAX */
+	unsigned int max_consumers; /* 1..POOTER_CONSUMERS_MAX */
+	unsigned int max_payload;   /* 1..POOTER_PAYLOAD_MAX bytes */
+	unsigned int depth;	    /* 1..POOTER_DEPTH_MAX records */
+	unsigned int timeout_ms;    /* 1..POOTER_TIMEOUT_MAX_MS */
+	unsigned int quorum;	    /* 0 (none) or 1..max_emitters */
+	unsigned int mode;	    /* file mode bits, 0: 0600 */
 };
 
-#define POOTER_OPTS(TYPE, NAME, ...)                                           \
+#define POOTER_OPTS(TYPE, NAME, ...) \
 	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
 
 /* --- brokers ------------------------------------------------------------ */
@@ -117,9 +117,9 @@ int pooter_broker_set_timeout(struct pooter_broker *broker,
 			      unsigned int timeout_ms);
 
 enum pooter_round_state {
-	POOTER_ROUND_NONE = 0,	/* no round was ever opened */
+	POOTER_ROUND_NONE = 0, /* no round was ever opened */
 	POOTER_ROUND_OPEN = 1,
-	POOTER_ROUND_CLOSED = 2,	/* last round decided, none open */
+	POOTER_ROUND_CLOSED = 2, /* last round decided, none open */
 };
 
 struct pooter_broker_stat {
@@ -129,30 +129,30 @@ struct pooter_broker_stat {
 	unsigned int max_payload;
 	unsigned int depth;
 	unsigned int quorum;
-	unsigned int timeout_ms;	/* for rounds opened from now on */
+	unsigned int timeout_ms; /* for rounds opened from now on */
 	size_t segment_size;
 	/* members */
-	unsigned int emitters;		/* joined (dead ones not yet reaped count) */
+	unsigned int emitters; /* joined (dead ones not yet reaped count) */
 	unsigned int consumers;
 	/* the current round: open, or the last one decided */
-	int round_state;		/* enum pooter_round_state */
-	uint64_t round;			/* its number; rounds count from 1 */
-	int round_outcome;		/* when closed: 0 or -ETIMEDOUT, ... */
-	uint64_t round_opened_ns;	/* CLOCK_MONOTONIC; kept once closed */
-	uint64_t round_deadline_ns;	/* CLOCK_MONOTONIC, absolute */
+	int round_state;	    /* enum pooter_round_state */
+	uint64_t round;		    /* its number; rounds count from 1 */
+	int round_outcome;	    /* when closed: 0 or -ETIMEDOUT, ... */
+	uint64_t round_opened_ns;   /* CLOCK_MONOTONIC; kept once closed */
+	uint64_t round_deadline_ns; /* CLOCK_MONOTONIC, absolute */
 	unsigned int round_participants;
 	unsigned int round_emitted;
-	int round_fixed;		/* participant set fixed (quorum reached) */
+	int round_fixed; /* participant set fixed (quorum reached) */
 	/* ring */
 	unsigned int records_free;
 	/* counters, consistent with outcomes even after deaths */
 	uint64_t rounds_opened;
 	uint64_t rounds_resolved;
-	uint64_t rounds_timedout;	/* cancelled, ETIMEDOUT */
-	uint64_t rounds_cancelled;	/* cancelled, ECANCELED */
-	uint64_t rounds_ownerdead;	/* cancelled, EOWNERDEAD */
-	uint64_t emits;			/* payloads contributed */
-	uint64_t deliveries;		/* one per consumer per round taken */
+	uint64_t rounds_timedout;  /* cancelled, ETIMEDOUT */
+	uint64_t rounds_cancelled; /* cancelled, ECANCELED */
+	uint64_t rounds_ownerdead; /* cancelled, EOWNERDEAD */
+	uint64_t emits;		   /* payloads contributed */
+	uint64_t deliveries;	   /* one per consumer per round taken */
 };
 
 /*
@@ -177,19 +177,19 @@ enum pooter_member_kind {
 };
 
 struct pooter_member_info {
-	int kind;			/* enum pooter_member_kind */
+	int kind; /* enum pooter_member_kind */
 	unsigned int slot;
 	char name[POOTER_NAME_MAX + 1];
 	pid_t pid;
-	int alive;			/* process alive (pid reuse checked) */
+	int alive; /* process alive (pid reuse checked) */
 	/* emitters: standing in the open round */
 	int participant;
 	int emitted;
 	/* consumers */
-	int notices;			/* opted in to cancellation notices */
-	unsigned int held;		/* records received and not released */
-	unsigned int pending;		/* records published, not yet received */
-	uint64_t delivered;		/* deliveries taken over its lifetime */
+	int notices;	      /* opted in to cancellation notices */
+	unsigned int held;    /* records received and not released */
+	unsigned int pending; /* records published, not yet received */
+	uint64_t delivered;   /* deliveries taken over its lifetime */
 };
 
 /* Call cb for every joined member; non-zero from cb stops and is returned. */
@@ -200,17 +200,17 @@ int pooter_broker_foreach_member(struct pooter_broker *broker,
 
 enum pooter_record_state {
 	POOTER_RECORD_FREE = 0,
-	POOTER_RECORD_OPEN = 1,		/* claimed by the open round */
-	POOTER_RECORD_PUBLISHED = 2,	/* waiting for consumers to release */
+	POOTER_RECORD_OPEN = 1,	     /* claimed by the open round */
+	POOTER_RECORD_PUBLISHED = 2, /* waiting for consumers to release */
 };
 
 struct pooter_record_info {
 	unsigned int index;
-	int state;			/* enum pooter_record_state */
+	int state; /* enum pooter_record_state */
 	uint64_t round;
 	int outcome;
 	unsigned int payloads;
-	uint64_t holders;		/* bitmap of consumer slots not yet released */
+	uint64_t holders; /* bitmap of consumer slots not yet released */
 };
 
 int pooter_broker_foreach_record(struct pooter_broker *broker,
@@ -237,7 +237,8 @@ int pooter_broker_check(const char *name,
 /* --- emitters ----------------------------------------------------------- */
 
 /* pooter_emitter_join() flags */
-#define POOTER_JOIN_WAIT (1u << 0)	/* wait for an open round to end, not -EBUSY */
+#define POOTER_JOIN_WAIT \
+	(1u << 0) /* wait for an open round to end, not -EBUSY */
 
 /*
  * Register an emitter.  NULL name: a generated UUIDv7.  Errors: -EBUSY (a
@@ -257,8 +258,8 @@ const char *pooter_emitter_name(const struct pooter_emitter *emitter);
  * (every ring record still held by consumers for a whole timeout) open no
  * round and leave *roundp untouched.  Signals do not interrupt the wait.
  */
-int pooter_emit(struct pooter_emitter *emitter, const void *payload,
-		size_t len, uint64_t *roundp);
+int pooter_emit(struct pooter_emitter *emitter, const void *payload, size_t len,
+		uint64_t *roundp);
 
 /* Unregister and free the handle; an emit owed in the open round cancels it. */
 int pooter_emitter_leave(struct pooter_emitter *emitter);
@@ -266,24 +267,25 @@ int pooter_emitter_leave(struct pooter_emitter *emitter);
 /* --- consumers ---------------------------------------------------------- */
 
 /* pooter_consumer_join() flags */
-#define POOTER_CONSUMER_NOTICES (1u << 0)	/* also deliver cancelled rounds */
+#define POOTER_CONSUMER_NOTICES (1u << 0) /* also deliver cancelled rounds */
 
 struct pooter_payload {
-	const char *emitter;		/* the emitter's name */
-	const void *data;		/* aligned for any C type (max_align_t) */
+	const char *emitter; /* the emitter's name */
+	const void *data;    /* aligned for any C type (max_align_t) */
 	size_t len;
 };
 
 struct pooter_delivery {
 	uint64_t round;
-	int outcome;			/* 0, or the reason of a cancellation notice */
-	unsigned int count;		/* payloads; 0 in a notice */
+	int outcome;	    /* 0, or the reason of a cancellation notice */
+	unsigned int count; /* payloads; 0 in a notice */
 	const struct pooter_payload *payloads;
 };
 
 /* Register a consumer.  Errors: -ENOSPC, -EEXIST, -EINVAL, -ENAMETOOLONG. */
 int pooter_consumer_join(struct pooter_broker *broker, const char *name,
-			 unsigned int flags, struct pooter_consumer **consumerp);
+			 unsigned int flags,
+			 struct pooter_consumer **consumerp);
 
 const char *pooter_consumer_name(const struct pooter_consumer *consumer);
 
@@ -352,14 +354,14 @@ struct io_uring_cqe;
 /* A contribution awaiting its round's outcome. */
 struct pooter_ticket {
 	struct pooter_emitter *emitter;
-	uint64_t round;			/* the round contributed to */
-	uint64_t deadline_ns;		/* its deadline, CLOCK_MONOTONIC */
-	int outcome;			/* -EINPROGRESS until settled */
+	uint64_t round;	      /* the round contributed to */
+	uint64_t deadline_ns; /* its deadline, CLOCK_MONOTONIC */
+	int outcome;	      /* -EINPROGRESS until settled */
 	/* private to the library */
 	uint32_t priv_wait;
 	uint64_t priv_user_data;
 	uint64_t priv_next_check;
-	int64_t priv_ts[2];		/* the link timeout, read at submit */
+	int64_t priv_ts[2]; /* the link timeout, read at submit */
 };
 
 /* 0 when the async API works here, else -EOPNOTSUPP (reason: last_error). */

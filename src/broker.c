@@ -77,9 +77,10 @@ static void header_validate(const struct shm_header *h, uint64_t file_size,
 	int before = p->count;
 
 	if (file_size < sizeof(*h)) {
-		problem(p, "broker %s: truncated segment: %llu bytes, a header "
-			"alone is %zu", name, (unsigned long long)file_size,
-			sizeof(*h));
+		problem(p,
+			"broker %s: truncated segment: %llu bytes, a header "
+			"alone is %zu",
+			name, (unsigned long long)file_size, sizeof(*h));
 		return;
 	}
 	if (h->magic != SHM_MAGIC) {
@@ -88,7 +89,8 @@ static void header_validate(const struct shm_header *h, uint64_t file_size,
 		return;
 	}
 	if (h->version != SHM_LAYOUT_VERSION) {
-		problem(p, "broker %s: layout version %u, this library speaks %u",
+		problem(p,
+			"broker %s: layout version %u, this library speaks %u",
 			name, h->version, SHM_LAYOUT_VERSION);
 		return;
 	}
@@ -110,13 +112,15 @@ static void header_validate(const struct shm_header *h, uint64_t file_size,
 	layout_compute(l, h->max_emitters, h->max_consumers, h->max_payload,
 		       h->depth);
 	if (l->size != h->segment_size || l->size != file_size)
-		problem(p, "broker %s: sizes do not add up: capacities imply "
-			"%llu bytes, header says %llu, file has %llu", name,
-			(unsigned long long)l->size,
+		problem(p,
+			"broker %s: sizes do not add up: capacities imply "
+			"%llu bytes, header says %llu, file has %llu",
+			name, (unsigned long long)l->size,
 			(unsigned long long)h->segment_size,
 			(unsigned long long)file_size);
 	else if (l->size > POOTER_SEGMENT_MAX)
-		problem(p, "broker %s: segment of %llu bytes over the limit %llu",
+		problem(p,
+			"broker %s: segment of %llu bytes over the limit %llu",
 			name, (unsigned long long)l->size,
 			(unsigned long long)POOTER_SEGMENT_MAX);
 }
@@ -193,7 +197,8 @@ static int attr_get(const struct pooter_broker_attr *attr,
 			if (((const char *)attr)[i])
 				return set_error(-EINVAL,
 						 "attr has fields this library "
-						 "does not know (sz %zu)", sz);
+						 "does not know (sz %zu)",
+						 sz);
 		memcpy(&a, attr, sz < sizeof(a) ? sz : sizeof(a));
 	}
 	out->max_emitters = a.max_emitters ?: POOTER_DEFAULT_EMITTERS;
@@ -204,9 +209,10 @@ static int attr_get(const struct pooter_broker_attr *attr,
 	out->quorum = a.quorum;
 	out->mode = a.mode ?: POOTER_DEFAULT_MODE;
 
-#define ATTR_LIMIT(field, hi)                                                  \
-	if (out->field > (hi))                                                 \
-		return set_error(-EINVAL, "attr." #field " %u over the limit %u", \
+#define ATTR_LIMIT(field, hi)                                            \
+	if (out->field > (hi))                                           \
+		return set_error(-EINVAL,                                \
+				 "attr." #field " %u over the limit %u", \
 				 out->field, (unsigned int)(hi));
 	ATTR_LIMIT(max_emitters, POOTER_EMITTERS_MAX);
 	ATTR_LIMIT(max_consumers, POOTER_CONSUMERS_MAX);
@@ -248,14 +254,16 @@ POOTER_API int pooter_broker_create(const char *name,
 	layout_compute(&l, a.max_emitters, a.max_consumers, a.max_payload,
 		       a.depth);
 	if (l.size > POOTER_SEGMENT_MAX)
-		return set_error(-EINVAL,
-				 "capacities imply a %llu-byte segment, limit %llu",
-				 (unsigned long long)l.size,
-				 (unsigned long long)POOTER_SEGMENT_MAX);
+		return set_error(
+			-EINVAL,
+			"capacities imply a %llu-byte segment, limit %llu",
+			(unsigned long long)l.size,
+			(unsigned long long)POOTER_SEGMENT_MAX);
 
 	fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return set_error(-errno, "cannot create a file in " SHM_DIR ": %s",
+		return set_error(-errno,
+				 "cannot create a file in " SHM_DIR ": %s",
 				 strerror(errno));
 	/* the mode exactly as asked, umask notwithstanding */
 	if (fchmod(fd, a.mode) < 0) {
@@ -287,7 +295,8 @@ POOTER_API int pooter_broker_create(const char *name,
 	h->pidns = self_ns_inode("pid");
 	h->timens = self_ns_inode("time");
 	clock_gettime(CLOCK_REALTIME, &ts);
-	h->created_ns = (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+	h->created_ns =
+		(uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 	snprintf(h->name, sizeof(h->name), "%s", name);
 	st = (struct shm_state *)((char *)base + l.state_off);
 	st->stats.timeout_ms = a.timeout_ms;
@@ -325,9 +334,11 @@ static int segment_map(const char *name, bool writable, void **basep,
 	err = shm_path(name, path);
 	if (err)
 		return err;
-	fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path,
+		  (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return set_error(-errno, "broker %s: %s", name, strerror(errno));
+		return set_error(-errno, "broker %s: %s", name,
+				 strerror(errno));
 	if (fstat(fd, &sb) < 0) {
 		err = -errno;
 		goto out;
@@ -340,12 +351,15 @@ static int segment_map(const char *name, bool writable, void **basep,
 	if ((uint64_t)sb.st_size < sizeof(*h) ||
 	    (uint64_t)sb.st_size > POOTER_SEGMENT_MAX) {
 		if ((uint64_t)sb.st_size < sizeof(*h))
-			problem(p, "broker %s: truncated segment: %lld bytes, "
-				"a header alone is %zu", name,
-				(long long)sb.st_size, sizeof(*h));
+			problem(p,
+				"broker %s: truncated segment: %lld bytes, "
+				"a header alone is %zu",
+				name, (long long)sb.st_size, sizeof(*h));
 		else
-			problem(p, "broker %s: segment of %lld bytes over the "
-				"limit", name, (long long)sb.st_size);
+			problem(p,
+				"broker %s: segment of %lld bytes over the "
+				"limit",
+				name, (long long)sb.st_size);
 		err = -EPROTO;
 		goto out;
 	}
@@ -377,13 +391,16 @@ static void namespace_check(const struct shm_header *h, const char *name,
 	uint64_t pidns = self_ns_inode("pid"), timens = self_ns_inode("time");
 
 	if (h->pidns && pidns && h->pidns != pidns)
-		problem(p, "broker %s: created in another pid namespace "
-			"(inode %llu, ours %llu)", name,
-			(unsigned long long)h->pidns, (unsigned long long)pidns);
+		problem(p,
+			"broker %s: created in another pid namespace "
+			"(inode %llu, ours %llu)",
+			name, (unsigned long long)h->pidns,
+			(unsigned long long)pidns);
 	if (h->timens && timens && h->timens != timens)
-		problem(p, "broker %s: created in another time namespace "
-			"(inode %llu, ours %llu)", name,
-			(unsigned long long)h->timens,
+		problem(p,
+			"broker %s: created in another time namespace "
+			"(inode %llu, ours %llu)",
+			name, (unsigned long long)h->timens,
 			(unsigned long long)timens);
 }
 
@@ -452,7 +469,8 @@ POOTER_API int pooter_broker_unlink(const char *name)
 	if (err)
 		return err;
 	if (unlink(path) < 0)
-		return set_error(-errno, "broker %s: %s", name, strerror(errno));
+		return set_error(-errno, "broker %s: %s", name,
+				 strerror(errno));
 	return 0;
 }
 
@@ -545,16 +563,18 @@ static void stat_fill(struct pooter_broker *b, const struct round_view *v,
 		}
 		/* its record tells how many emitted, until a round reuses it */
 		if (rec < b->depth &&
-		    READ_ONCE(shm_record(b, (uint32_t)rec)->round) == v->number) {
-			uint64_t n = READ_ONCE(shm_record(b, (uint32_t)rec)->nemitted);
+		    READ_ONCE(shm_record(b, (uint32_t)rec)->round) ==
+			    v->number) {
+			uint64_t n = READ_ONCE(
+				shm_record(b, (uint32_t)rec)->nemitted);
 
 			if (n <= nparts)
 				st->round_emitted = (unsigned int)n;
 		}
 		if ((outcome >> 8) == v->number &&
 		    (outcome & 0xff) <= SHM_OUTCOME_MAX)
-			st->round_outcome =
-				outcome_errno((enum shm_outcome)(outcome & 0xff));
+			st->round_outcome = outcome_errno(
+				(enum shm_outcome)(outcome & 0xff));
 	}
 	st->rounds_resolved = READ_ONCE(s->count[SHM_RESOLVED]);
 	st->rounds_timedout = READ_ONCE(s->count[SHM_TIMEDOUT]);
@@ -579,8 +599,10 @@ POOTER_API int pooter_broker_stat(struct pooter_broker *b,
 	err = round_load(b, &v);
 	timeout = READ_ONCE(b->st->stats.timeout_ms);
 	if (!err && (timeout == 0 || timeout > POOTER_TIMEOUT_MAX_MS))
-		err = set_error(-EPROTO, "broker %s: timeout %llu ms out of "
-				"bounds", b->name, (unsigned long long)timeout);
+		err = set_error(-EPROTO,
+				"broker %s: timeout %llu ms out of "
+				"bounds",
+				b->name, (unsigned long long)timeout);
 	if (!err) {
 		stat_fill(b, &v, st);
 		st->timeout_ms = (unsigned int)timeout;
@@ -667,8 +689,8 @@ POOTER_API int pooter_broker_foreach_member(
 		m->alive = token_alive(b, owner);
 		m->notices = !!(READ_ONCE(c->flags) & SHM_CONSUMER_NOTICES);
 		m->held = (unsigned int)__builtin_popcountll(
-			received & (b->depth == 64 ? ~0ull
-						   : (1ull << b->depth) - 1));
+			received &
+			(b->depth == 64 ? ~0ull : (1ull << b->depth) - 1));
 		for (uint32_t r = 0; r < b->depth; r++) {
 			struct shm_record *rec = shm_record(b, r);
 
@@ -712,9 +734,10 @@ POOTER_API int pooter_broker_foreach_record(
 		infos[i].index = i;
 		infos[i].state = (int)READ_ONCE(rec->state);
 		infos[i].round = READ_ONCE(rec->round);
-		infos[i].outcome = outcome <= SHM_OUTCOME_MAX
-					   ? outcome_errno((enum shm_outcome)outcome)
-					   : -EPROTO;
+		infos[i].outcome =
+			outcome <= SHM_OUTCOME_MAX ?
+				outcome_errno((enum shm_outcome)outcome) :
+				-EPROTO;
 		infos[i].payloads = n <= b->max_emitters ? (unsigned int)n : 0;
 		infos[i].holders = READ_ONCE(rec->pending);
 		/* published, but nobody left to release it: free to reuse */
@@ -749,21 +772,25 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 			(unsigned long long)(v & 0xff));
 	if (ctl_of(READ_ONCE(st->round.word)) !=
 	    (READ_ONCE(st->round.ctl) & ~FUTEX_SLEEPERS))
-		problem(p, "broker %s: round futex word out of step with the "
-			"round (next caller repairs it)", b->name);
+		problem(p,
+			"broker %s: round futex word out of step with the "
+			"round (next caller repairs it)",
+			b->name);
 	v = READ_ONCE(st->journal.committed);
 	if (v)
-		problem(p, "broker %s: a multi-step update of %llu words was "
-			"interrupted (the next caller finishes it)", b->name,
-			(unsigned long long)v);
+		problem(p,
+			"broker %s: a multi-step update of %llu words was "
+			"interrupted (the next caller finishes it)",
+			b->name, (unsigned long long)v);
 	v = READ_ONCE(st->lock.owner);
 	if (v && !token_alive(b, v))
-		problem(p, "broker %s: lock held by dead process %d (the next "
-			"caller recovers it)", b->name, (int)token_pid(v));
+		problem(p,
+			"broker %s: lock held by dead process %d (the next "
+			"caller recovers it)",
+			b->name, (int)token_pid(v));
 
-	valid_consumers = b->max_consumers == 64
-				  ? ~0ull
-				  : (1ull << b->max_consumers) - 1;
+	valid_consumers =
+		b->max_consumers == 64 ? ~0ull : (1ull << b->max_consumers) - 1;
 	for (uint32_t i = 0; i < b->max_consumers; i++)
 		if (READ_ONCE(shm_consumer(b, i)->owner))
 			joined |= 1ull << i;
@@ -775,17 +802,22 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 			problem(p, "broker %s: record %u state %llu unknown",
 				b->name, i, (unsigned long long)state);
 		if (READ_ONCE(rec->pending) & ~valid_consumers)
-			problem(p, "broker %s: record %u held by consumer slots "
-				"past the %u there are", b->name, i,
-				b->max_consumers);
+			problem(p,
+				"broker %s: record %u held by consumer slots "
+				"past the %u there are",
+				b->name, i, b->max_consumers);
 		else if (state == SHM_RECORD_PUBLISHED &&
 			 (READ_ONCE(rec->pending) & ~joined))
-			problem(p, "broker %s: record %u held by consumer slots "
+			problem(p,
+				"broker %s: record %u held by consumer slots "
 				"nobody has joined (ignored when the ring "
-				"needs it)", b->name, i);
+				"needs it)",
+				b->name, i);
 		if (READ_ONCE(rec->nemitted) > b->max_emitters)
-			problem(p, "broker %s: record %u counts %llu payloads, "
-				"capacity %u", b->name, i,
+			problem(p,
+				"broker %s: record %u counts %llu payloads, "
+				"capacity %u",
+				b->name, i,
 				(unsigned long long)READ_ONCE(rec->nemitted),
 				b->max_emitters);
 		if (READ_ONCE(rec->outcome) > SHM_OUTCOME_MAX)
@@ -798,31 +830,35 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 		uint32_t s = em ? i : i - b->max_emitters;
 		const char *kind = em ? "emitter" : "consumer";
 		char name[SHM_NAME_LEN];
-		uint64_t owner = em ? READ_ONCE(shm_emitter(b, s)->owner)
-				    : READ_ONCE(shm_consumer(b, s)->owner);
+		uint64_t owner = em ? READ_ONCE(shm_emitter(b, s)->owner) :
+				      READ_ONCE(shm_consumer(b, s)->owner);
 
 		if (!owner)
 			continue;
-		memcpy(name, em ? shm_emitter(b, s)->name
-				: shm_consumer(b, s)->name, sizeof(name));
+		memcpy(name,
+		       em ? shm_emitter(b, s)->name : shm_consumer(b, s)->name,
+		       sizeof(name));
 		name[sizeof(name) - 1] = '\0';
 		if (name_check(name))
 			problem(p, "broker %s: %s slot %u has an invalid name",
 				b->name, kind, s);
 		else if (!token_alive(b, owner))
-			problem(p, "broker %s: %s %s (slot %u) belongs to dead "
-				"process %d (gc reclaims it)", b->name, kind,
-				name, s, (int)token_pid(owner));
+			problem(p,
+				"broker %s: %s %s (slot %u) belongs to dead "
+				"process %d (gc reclaims it)",
+				b->name, kind, name, s, (int)token_pid(owner));
 		if (!em && (READ_ONCE(shm_consumer(b, s)->received) &
 			    ~(b->depth == 64 ? ~0ull : (1ull << b->depth) - 1)))
-			problem(p, "broker %s: consumer slot %u holds records "
-				"past the %u there are", b->name, s, b->depth);
+			problem(p,
+				"broker %s: consumer slot %u holds records "
+				"past the %u there are",
+				b->name, s, b->depth);
 	}
 }
 
-POOTER_API int pooter_broker_check(const char *name,
-				   void (*report)(const char *problem, void *arg),
-				   void *arg)
+POOTER_API int
+pooter_broker_check(const char *name,
+		    void (*report)(const char *problem, void *arg), void *arg)
 {
 	struct problems p = { .report = report, .arg = arg };
 	struct pooter_broker *b;

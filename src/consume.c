@@ -35,12 +35,13 @@ static int view_build(struct pooter_consumer *c, uint32_t i)
 		return set_error(-EPROTO, "broker %s: record %u outcome %llu",
 				 b->name, i, (unsigned long long)outcome);
 	if (n > b->max_emitters)
-		return set_error(-EPROTO, "broker %s: record %u holds %llu "
+		return set_error(-EPROTO,
+				 "broker %s: record %u holds %llu "
 				 "payloads, capacity %u",
 				 b->name, i, (unsigned long long)n,
 				 b->max_emitters);
 	if (outcome != SHM_RESOLVED)
-		n = 0;	/* a notice: the round's number and reason only */
+		n = 0; /* a notice: the round's number and reason only */
 
 	for (uint32_t e = 0; e < n; e++) {
 		struct shm_entry *ent = shm_entry(b, rec, e);
@@ -120,7 +121,8 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 	int err;
 
 	if (!c || !deliveryp)
-		return set_error(-EINVAL, "consumer or delivery pointer is NULL");
+		return set_error(-EINVAL,
+				 "consumer or delivery pointer is NULL");
 	b = c->broker;
 	sc = shm_consumer(b, c->slot);
 	if (timeout_ms >= 0)
@@ -135,7 +137,8 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		if (err)
 			return err;
 		if (READ_ONCE(sc->owner) != b->token)
-			return set_error(-EIDRM, "broker %s: consumer %s was removed",
+			return set_error(-EIDRM,
+					 "broker %s: consumer %s was removed",
 					 b->name, c->name);
 		/* read before looking, so a publication after it wakes us */
 		seq = futex_value(&b->st->round.pub);
@@ -193,8 +196,10 @@ POOTER_API int pooter_release(struct pooter_consumer *c,
 		if (d == &c->views[i].delivery)
 			break;
 	if (i == b->depth || !c->views[i].held)
-		return set_error(-EINVAL, "broker %s: delivery not held by "
-				 "consumer %s", b->name, c->name);
+		return set_error(-EINVAL,
+				 "broker %s: delivery not held by "
+				 "consumer %s",
+				 b->name, c->name);
 
 	err = broker_enforce_overdue(b);
 	if (err)
@@ -206,8 +211,10 @@ POOTER_API int pooter_release(struct pooter_consumer *c,
 	received = READ_ONCE(sc->received);
 	c->views[i].held = false;
 	if (READ_ONCE(sc->owner) != b->token || !(received & rbit))
-		return set_error(-EIDRM, "broker %s: consumer %s no longer "
-				 "holds round %llu", b->name, c->name,
+		return set_error(-EIDRM,
+				 "broker %s: consumer %s no longer "
+				 "holds round %llu",
+				 b->name, c->name,
 				 (unsigned long long)d->round);
 	/* seq_cst: the clear is what frees the record for round_open() */
 	pending = __atomic_fetch_and(&rec->pending, ~cbit, __ATOMIC_SEQ_CST);

@@ -65,14 +65,14 @@ struct pooter_broker {
 	uint32_t quorum;
 	struct layout layout;
 	struct shm_state *st;
-	uint64_t token;		/* this process's identity token */
-	pid_t pid;		/* the process that opened the handle */
-	unsigned int txn_n;	/* journal entries staged, lock held */
-	unsigned int members;	/* emitter/consumer handles still joined */
-	bool closing;		/* closed with members joined: last one frees */
+	uint64_t token;	      /* this process's identity token */
+	pid_t pid;	      /* the process that opened the handle */
+	unsigned int txn_n;   /* journal entries staged, lock held */
+	unsigned int members; /* emitter/consumer handles still joined */
+	bool closing;	      /* closed with members joined: last one frees */
 	struct pidfd_cache *pidfds;
-	struct io_uring *wait_ring;	/* private, for blocking waits */
-	bool unwatched;			/* a participant had no pidfd */
+	struct io_uring *wait_ring; /* private, for blocking waits */
+	bool unwatched;		    /* a participant had no pidfd */
 	char name[SHM_NAME_LEN];
 };
 
@@ -100,8 +100,8 @@ struct pooter_emitter {
 /* A consumer's view of one ring record, rebuilt at each delivery. */
 struct consumer_view {
 	struct pooter_delivery delivery;
-	struct pooter_payload *payloads;	/* max_emitters */
-	char (*names)[SHM_NAME_LEN];		/* max_emitters */
+	struct pooter_payload *payloads; /* max_emitters */
+	char (*names)[SHM_NAME_LEN];	 /* max_emitters */
 	bool held;
 };
 
@@ -110,9 +110,9 @@ struct pooter_consumer {
 	uint32_t slot;
 	unsigned int flags;
 	struct uring_armed armed;
-	uint64_t async_deadline;	/* of the armed consume wait */
-	int64_t async_ts[2];		/* its link timeout, read at submit */
-	struct consumer_view *views;		/* one per ring record */
+	uint64_t async_deadline;     /* of the armed consume wait */
+	int64_t async_ts[2];	     /* its link timeout, read at submit */
+	struct consumer_view *views; /* one per ring record */
 	char name[SHM_NAME_LEN];
 };
 
@@ -121,18 +121,20 @@ struct pooter_consumer {
 static inline struct shm_emitter *shm_emitter(struct pooter_broker *b,
 					      uint32_t i)
 {
-	return (struct shm_emitter *)((char *)b->base + b->layout.emitters_off) + i;
+	return (struct shm_emitter *)((char *)b->base +
+				      b->layout.emitters_off) +
+	       i;
 }
 
 static inline struct shm_consumer *shm_consumer(struct pooter_broker *b,
 						uint32_t i)
 {
 	return (struct shm_consumer *)((char *)b->base +
-				       b->layout.consumers_off) + i;
+				       b->layout.consumers_off) +
+	       i;
 }
 
-static inline struct shm_record *shm_record(struct pooter_broker *b,
-					    uint32_t i)
+static inline struct shm_record *shm_record(struct pooter_broker *b, uint32_t i)
 {
 	return (struct shm_record *)((char *)b->base + b->layout.records_off +
 				     (uint64_t)i * b->layout.record_size);
@@ -147,7 +149,8 @@ static inline struct shm_entry *shm_entry(struct pooter_broker *b,
 static inline void *shm_payload(struct pooter_broker *b, struct shm_record *r,
 				uint32_t i)
 {
-	return (char *)r + b->layout.payloads_off + (uint64_t)i * b->layout.stride;
+	return (char *)r + b->layout.payloads_off +
+	       (uint64_t)i * b->layout.stride;
 }
 
 /* The bits of a bitmap over the ring's records. */
@@ -333,17 +336,16 @@ bool emitter_owes(struct pooter_broker *b, uint32_t slot,
 int outcome_errno(enum shm_outcome code);
 int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k);
 int emitter_result(struct pooter_emitter *em, uint64_t k);
-int round_contribute(struct pooter_emitter *em, const void *payload,
-		     size_t len, bool wait_space, struct round_view *v,
-		     bool *decided);
+int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
+		     bool wait_space, struct round_view *v, bool *decided);
 int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
 
 uint64_t spin_budget(struct pooter_broker *b);
 
 /* --- uring.c --- */
 enum wait_event {
-	WAIT_WOKEN,	/* futex woken, value changed, signal, or timeout */
-	WAIT_DEATH,	/* a participant we wait for has died */
+	WAIT_WOKEN, /* futex woken, value changed, signal, or timeout */
+	WAIT_DEATH, /* a participant we wait for has died */
 };
 
 enum wait_event wait_round_event(struct pooter_broker *b, uint64_t k,

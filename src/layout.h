@@ -39,9 +39,9 @@
 #define SHM_MAGIC 0x00007265746f6f70ull /* "pooter\0\0", little-endian */
 #define SHM_LAYOUT_VERSION 1u
 #define SHM_CACHELINE 64
-#define SHM_NAME_LEN 64		/* POOTER_NAME_MAX + NUL */
-#define SHM_JOURNAL_MAX 96	/* >= depth + a handful: see consumer_reap() */
-#define SHM_PAYLOAD_ALIGN 64	/* >= _Alignof(max_align_t); one cache line */
+#define SHM_NAME_LEN 64	     /* POOTER_NAME_MAX + NUL */
+#define SHM_JOURNAL_MAX 96   /* >= depth + a handful: see consumer_reap() */
+#define SHM_PAYLOAD_ALIGN 64 /* >= _Alignof(max_align_t); one cache line */
 
 #define __shm_aligned __attribute__((aligned(SHM_CACHELINE)))
 
@@ -66,19 +66,19 @@ enum shm_record_state {
 
 /* Immutable after create: read once at open and validated as a whole. */
 struct shm_header {
-	uint64_t magic;		/* SHM_MAGIC */
-	uint32_t version;	/* SHM_LAYOUT_VERSION, at byte 8 */
-	uint32_t header_size;	/* sizeof(struct shm_header) */
-	uint64_t segment_size;	/* == layout_compute(capacities).size */
+	uint64_t magic;	       /* SHM_MAGIC */
+	uint32_t version;      /* SHM_LAYOUT_VERSION, at byte 8 */
+	uint32_t header_size;  /* sizeof(struct shm_header) */
+	uint64_t segment_size; /* == layout_compute(capacities).size */
 	uint32_t max_emitters;
 	uint32_t max_consumers;
 	uint32_t max_payload;
 	uint32_t depth;
 	uint32_t quorum;
-	uint32_t flags;		/* none yet; must be 0 */
-	uint64_t pidns;		/* inode of the creator's pid namespace */
-	uint64_t timens;	/* inode of the creator's time namespace */
-	uint64_t created_ns;	/* CLOCK_REALTIME at create */
+	uint32_t flags;	     /* none yet; must be 0 */
+	uint64_t pidns;	     /* inode of the creator's pid namespace */
+	uint64_t timens;     /* inode of the creator's time namespace */
+	uint64_t created_ns; /* CLOCK_REALTIME at create */
 	char name[SHM_NAME_LEN];
 	uint8_t reserved[256 - 136];
 };
@@ -102,7 +102,7 @@ struct shm_lock {
 #define SHM_JOURNAL_CLEAR (1ull << 63)
 
 struct shm_journal_entry {
-	uint64_t off;		/* byte offset of a 64-bit word in the segment */
+	uint64_t off; /* byte offset of a 64-bit word in the segment */
 	uint64_t val;
 };
 
@@ -112,7 +112,7 @@ struct shm_journal_entry {
  */
 struct shm_journal {
 	uint64_t committed;
-	uint64_t applied;	/* entries [0, applied) are applied: repair
+	uint64_t applied; /* entries [0, applied) are applied: repair
 				   resumes there, so an entry is never applied
 				   again once a later one may have been acted on */
 	struct shm_journal_entry ent[SHM_JOURNAL_MAX];
@@ -131,11 +131,11 @@ struct shm_round {
 	uint32_t reserved;
 	uint64_t word;
 	uint64_t outcome;
-	uint64_t record;	/* ring record of the open round */
-	uint64_t nparts;	/* participants of the open round */
-	uint64_t fixed;		/* participant set fixed (quorum reached) */
-	uint64_t open_ns;	/* CLOCK_MONOTONIC */
-	uint64_t deadline_ns;	/* CLOCK_MONOTONIC, absolute */
+	uint64_t record;      /* ring record of the open round */
+	uint64_t nparts;      /* participants of the open round */
+	uint64_t fixed;	      /* participant set fixed (quorum reached) */
+	uint64_t open_ns;     /* CLOCK_MONOTONIC */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC, absolute */
 } __shm_aligned;
 
 /*
@@ -145,7 +145,7 @@ struct shm_round {
  * stat adds the open round's and the live consumers' share.
  */
 struct shm_stats {
-	uint64_t timeout_ms;	/* for rounds opened from now on */
+	uint64_t timeout_ms; /* for rounds opened from now on */
 	uint64_t count[SHM_OUTCOME_MAX + 1];
 	uint64_t emits;
 	uint64_t deliveries;
@@ -159,18 +159,18 @@ struct shm_state {
 };
 
 struct shm_emitter {
-	uint64_t owner;		/* identity token, 0 when the slot is free */
-	uint64_t part_round;	/* round it is a participant of */
-	uint64_t emit_round;	/* last round it emitted in */
-	uint64_t result;	/* (round << 8) | code, copied for late waiters */
+	uint64_t owner;	     /* identity token, 0 when the slot is free */
+	uint64_t part_round; /* round it is a participant of */
+	uint64_t emit_round; /* last round it emitted in */
+	uint64_t result;     /* (round << 8) | code, copied for late waiters */
 	char name[SHM_NAME_LEN];
 	uint8_t reserved[128 - 96];
 } __shm_aligned;
 
 struct shm_consumer {
 	uint64_t owner;
-	uint64_t flags;		/* SHM_CONSUMER_NOTICES */
-	uint64_t received;	/* bitmap of records received, not released */
+	uint64_t flags;	   /* SHM_CONSUMER_NOTICES */
+	uint64_t received; /* bitmap of records received, not released */
 	uint64_t delivered;
 	char name[SHM_NAME_LEN];
 	uint8_t reserved[128 - 96];
@@ -178,18 +178,18 @@ struct shm_consumer {
 
 struct shm_record {
 	uint64_t round;
-	uint64_t state;		/* enum shm_record_state */
-	uint64_t outcome;	/* enum shm_outcome, once published */
-	uint64_t pending;	/* bitmap of consumers yet to release it */
-	uint64_t nemitted;	/* entries [0, nemitted) are committed */
+	uint64_t state;	   /* enum shm_record_state */
+	uint64_t outcome;  /* enum shm_outcome, once published */
+	uint64_t pending;  /* bitmap of consumers yet to release it */
+	uint64_t nemitted; /* entries [0, nemitted) are committed */
 	uint8_t reserved[64 - 40];
 } __shm_aligned;
 
 /* One emitted payload; its bytes are in payload area `index` of the record. */
 struct shm_entry {
-	uint64_t slot;		/* emitter slot that emitted it */
+	uint64_t slot; /* emitter slot that emitted it */
 	uint64_t len;
-	char name[SHM_NAME_LEN];	/* copied: the slot may be reused later */
+	char name[SHM_NAME_LEN]; /* copied: the slot may be reused later */
 };
 
 static_assert(sizeof(struct shm_header) == 256, "header is 256 bytes");
@@ -216,11 +216,11 @@ struct layout {
 	uint64_t emitters_off;
 	uint64_t consumers_off;
 	uint64_t records_off;
-	uint64_t entries_off;	/* within a record */
-	uint64_t payloads_off;	/* within a record */
-	uint64_t stride;	/* payload area size */
+	uint64_t entries_off;  /* within a record */
+	uint64_t payloads_off; /* within a record */
+	uint64_t stride;       /* payload area size */
 	uint64_t record_size;
-	uint64_t size;		/* whole segment */
+	uint64_t size; /* whole segment */
 };
 
 static inline uint64_t layout_align(uint64_t v, uint64_t a)
@@ -239,8 +239,8 @@ static inline void layout_compute(struct layout *l, uint32_t emitters,
 	l->state_off = sizeof(struct shm_header);
 	l->emitters_off = layout_align(l->state_off + sizeof(struct shm_state),
 				       SHM_CACHELINE);
-	l->consumers_off =
-		l->emitters_off + (uint64_t)emitters * sizeof(struct shm_emitter);
+	l->consumers_off = l->emitters_off +
+			   (uint64_t)emitters * sizeof(struct shm_emitter);
 	l->records_off = l->consumers_off +
 			 (uint64_t)consumers * sizeof(struct shm_consumer);
 	l->entries_off = sizeof(struct shm_record);

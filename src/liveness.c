@@ -33,7 +33,7 @@
 struct pidfd_entry {
 	uint64_t token;
 	int fd;
-	unsigned int scan;	/* the scan that last handed it out */
+	unsigned int scan; /* the scan that last handed it out */
 };
 
 /*
@@ -43,7 +43,7 @@ struct pidfd_entry {
  */
 struct pidfd_cache {
 	unsigned int n;
-	unsigned int next;	/* round-robin eviction */
+	unsigned int next; /* round-robin eviction */
 	unsigned int scan;
 	struct pidfd_entry ent[];
 };
@@ -51,7 +51,7 @@ struct pidfd_cache {
 enum proc_state {
 	PROC_ALIVE,
 	PROC_DEAD,
-	PROC_UNKNOWN,	/* /proc unreadable for it */
+	PROC_UNKNOWN, /* /proc unreadable for it */
 };
 
 /* Read start time and state of pid from /proc; the one parser of that file. */
@@ -193,7 +193,8 @@ int pidfd_cache_init(struct pooter_broker *b)
 {
 	unsigned int n = b->max_emitters + b->max_consumers + 1;
 
-	b->pidfds = calloc(1, sizeof(*b->pidfds) + n * sizeof(b->pidfds->ent[0]));
+	b->pidfds =
+		calloc(1, sizeof(*b->pidfds) + n * sizeof(b->pidfds->ent[0]));
 	if (!b->pidfds)
 		return -ENOMEM;
 	b->pidfds->n = n;

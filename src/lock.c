@@ -125,7 +125,8 @@ int broker_lock(struct pooter_broker *b)
 			if (owner != self && !token_alive(b, owner)) {
 				if (__atomic_compare_exchange_n(
 					    &l->owner, &owner, self, false,
-					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+					    __ATOMIC_ACQUIRE,
+					    __ATOMIC_RELAXED)) {
 					broker_repair(b);
 					return 0;
 				}

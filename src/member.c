@@ -116,20 +116,21 @@ static int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 	int free_slot = -1;
 
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t *owner = emitter ? &shm_emitter(b, i)->owner
-					  : &shm_consumer(b, i)->owner;
-		const char *sname = emitter ? shm_emitter(b, i)->name
-					    : shm_consumer(b, i)->name;
+		uint64_t *owner = emitter ? &shm_emitter(b, i)->owner :
+					    &shm_consumer(b, i)->owner;
+		const char *sname = emitter ? shm_emitter(b, i)->name :
+					      shm_consumer(b, i)->name;
 		uint64_t tok = READ_ONCE(*owner);
 
 		if (tok && strncmp(sname, name, SHM_NAME_LEN) == 0) {
 			if (token_alive(b, tok))
-				return set_error(-EEXIST,
-						 "broker %s: %s name %s is held "
-						 "by live process %d",
-						 b->name,
-						 emitter ? "emitter" : "consumer",
-						 name, (int)token_pid(tok));
+				return set_error(
+					-EEXIST,
+					"broker %s: %s name %s is held "
+					"by live process %d",
+					b->name,
+					emitter ? "emitter" : "consumer", name,
+					(int)token_pid(tok));
 			if (emitter)
 				emitter_remove(b, i, SHM_OWNERDEAD);
 			else
@@ -142,7 +143,8 @@ static int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 	if (free_slot < 0 && members_reap_dead(b, emitter, !emitter))
 		return slot_find(b, emitter, name);
 	if (free_slot < 0)
-		return set_error(-ENOSPC, "broker %s: all %u %s slots are taken",
+		return set_error(-ENOSPC,
+				 "broker %s: all %u %s slots are taken",
 				 b->name, n, emitter ? "emitter" : "consumer");
 	return free_slot;
 }
@@ -208,7 +210,7 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 		broker_unlock(b);
 		until = now_ns() + LIVENESS_PERIOD_NS;
 		futex_sleep(&r->ctl, ctl,
-			       v.deadline_ns < until ? v.deadline_ns : until);
+			    v.deadline_ns < until ? v.deadline_ns : until);
 		err = broker_enter(b);
 		if (err)
 			goto err_free;
@@ -238,8 +240,8 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 		txn_set(b, &r->nparts, v.nparts + 1);
 		txn_set(b, &r->fixed, v.nparts + 1 >= b->quorum);
 	} else if (v.open) {
-		err = set_error(-EBUSY, "broker %s: round %llu is open", b->name,
-				(unsigned long long)v.number);
+		err = set_error(-EBUSY, "broker %s: round %llu is open",
+				b->name, (unsigned long long)v.number);
 		goto err_unlock;
 	}
 	txn_set(b, &e->owner, b->token);
@@ -339,9 +341,8 @@ POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
 	c->slot = (uint32_t)slot;
 	sc = shm_consumer(b, c->slot);
 	memcpy(sc->name, c->name, SHM_NAME_LEN);
-	WRITE_ONCE(sc->flags, flags & POOTER_CONSUMER_NOTICES
-				      ? SHM_CONSUMER_NOTICES
-				      : 0);
+	WRITE_ONCE(sc->flags,
+		   flags & POOTER_CONSUMER_NOTICES ? SHM_CONSUMER_NOTICES : 0);
 	WRITE_ONCE(sc->received, 0);
 	WRITE_ONCE(sc->delivered, 0);
 	txn_set(b, &sc->owner, b->token);

@@ -23,7 +23,7 @@
 
 #include "internal.h"
 
-#define SPIN_LONG_NS (50 * 1000ull)	/* see spin_budget() */
+#define SPIN_LONG_NS (50 * 1000ull) /* see spin_budget() */
 #define SPIN_SHORT_NS (5 * 1000ull)
 #define ROUND_NUMBER_LIMIT (1ull << 55)
 #define QUICK_SLEEP_NS (10 * NSEC_PER_MSEC)
@@ -312,9 +312,10 @@ int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k)
 		/* round k+1 was opened since: k's outcome is in our slot */
 		o = load_acquire(&shm_emitter(b, slot)->result);
 		if ((o >> 8) != k)
-			return set_error(-EPROTO,
-					 "broker %s: outcome of round %llu lost",
-					 b->name, (unsigned long long)k);
+			return set_error(
+				-EPROTO,
+				"broker %s: outcome of round %llu lost",
+				b->name, (unsigned long long)k);
 	}
 	if ((o & 0xff) > SHM_OUTCOME_MAX)
 		return corrupt(b, "outcome code", o & 0xff);
@@ -367,10 +368,11 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 			broker_unlock(b);
 			if (futex_value(&r->ctl) != target &&
 			    emitter_result(em, k) == -EINPROGRESS)
-				return set_error(-EPROTO,
-						 "broker %s: round word changed "
-						 "without an outcome",
-						 b->name);
+				return set_error(
+					-EPROTO,
+					"broker %s: round word changed "
+					"without an outcome",
+					b->name);
 			continue;
 		}
 		now = now_ns();
@@ -391,11 +393,13 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 			 */
 			futex_publish(&r->ctl, ctl_of(READ_ONCE(r->word)));
 			broker_unlock(b);
-			if (now >= deadline_ns && futex_value(&r->ctl) == target)
+			if (now >= deadline_ns &&
+			    futex_value(&r->ctl) == target)
 				return set_error(-EPROTO,
 						 "broker %s: round %llu still "
 						 "open past its deadline",
-						 b->name, (unsigned long long)k);
+						 b->name,
+						 (unsigned long long)k);
 			continue;
 		}
 		until = deadline_ns < next_check ? deadline_ns : next_check;
@@ -428,9 +432,8 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
  * is -EAGAIN at once.  On success *v is the round as our emit left it and
  * *decided says whether our emit resolved it.
  */
-int round_contribute(struct pooter_emitter *em, const void *payload,
-		     size_t len, bool wait_space, struct round_view *vp,
-		     bool *decidedp)
+int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
+		     bool wait_space, struct round_view *vp, bool *decidedp)
 {
 	struct pooter_broker *b;
 	struct round_view v;
@@ -460,7 +463,8 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 			return err;
 		if (READ_ONCE(slot->owner) != b->token) {
 			broker_unlock(b);
-			return set_error(-EIDRM, "broker %s: emitter %s was removed",
+			return set_error(-EIDRM,
+					 "broker %s: emitter %s was removed",
 					 b->name, em->name);
 		}
 		/* read before looking for a record, so no release is missed */
@@ -472,17 +476,20 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 			break;
 		if (!wait_space) {
 			broker_unlock(b);
-			return set_error(-EAGAIN,
-					 "broker %s: every ring record is still "
-					 "held by consumers",
-					 b->name);
+			return set_error(
+				-EAGAIN,
+				"broker %s: every ring record is still "
+				"held by consumers",
+				b->name);
 		}
 
 		/* every record held: wait for one, up to the timeout */
 		if (!space_deadline) {
-			uint64_t timeout_ms = READ_ONCE(b->st->stats.timeout_ms);
+			uint64_t timeout_ms =
+				READ_ONCE(b->st->stats.timeout_ms);
 
-			if (timeout_ms == 0 || timeout_ms > POOTER_TIMEOUT_MAX_MS) {
+			if (timeout_ms == 0 ||
+			    timeout_ms > POOTER_TIMEOUT_MAX_MS) {
 				broker_unlock(b);
 				return corrupt(b, "timeout", timeout_ms);
 			}
@@ -490,14 +497,15 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 		}
 		broker_unlock(b);
 		if (now_ns() >= space_deadline)
-			return set_error(-EAGAIN,
-					 "broker %s: every ring record is still "
-					 "held by consumers",
-					 b->name);
+			return set_error(
+				-EAGAIN,
+				"broker %s: every ring record is still "
+				"held by consumers",
+				b->name);
 		futex_sleep(&b->st->round.space, space_seq,
-			       space_deadline < now_ns() + LIVENESS_PERIOD_NS
-				       ? space_deadline
-				       : now_ns() + LIVENESS_PERIOD_NS);
+			    space_deadline < now_ns() + LIVENESS_PERIOD_NS ?
+				    space_deadline :
+				    now_ns() + LIVENESS_PERIOD_NS);
 	}
 	if (err) {
 		broker_unlock(b);
@@ -509,14 +517,16 @@ int round_contribute(struct pooter_emitter *em, const void *payload,
 		return set_error(-EBUSY,
 				 "broker %s: emitter %s is not a participant "
 				 "of round %llu",
-				 b->name, em->name, (unsigned long long)v.number);
+				 b->name, em->name,
+				 (unsigned long long)v.number);
 	}
 	if (READ_ONCE(slot->emit_round) == v.number) {
 		broker_unlock(b);
 		return set_error(-EALREADY,
 				 "broker %s: emitter %s already emitted in "
 				 "round %llu",
-				 b->name, em->name, (unsigned long long)v.number);
+				 b->name, em->name,
+				 (unsigned long long)v.number);
 	}
 	/* we still owe: so fewer have emitted than take part, or it lies */
 	if (v.nemitted >= v.nparts) {
@@ -597,7 +607,8 @@ POOTER_API int pooter_round_cancel(struct pooter_broker *b)
 		return err;
 	err = round_load(b, &v);
 	if (!err && !v.open)
-		err = set_error(-ENOENT, "broker %s: no round is open", b->name);
+		err = set_error(-ENOENT, "broker %s: no round is open",
+				b->name);
 	if (!err)
 		round_decide(b, &v, SHM_CANCELED);
 	broker_unlock(b);

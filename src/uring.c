@@ -141,8 +141,8 @@ void uring_broker_free(struct pooter_broker *b)
 
 uint64_t wait_liveness_period(struct pooter_broker *b)
 {
-	return uring_usable() && !b->unwatched ? WATCHED_PERIOD_NS
-					       : LIVENESS_PERIOD_NS;
+	return uring_usable() && !b->unwatched ? WATCHED_PERIOD_NS :
+						 LIVENESS_PERIOD_NS;
 }
 
 static void abs_timespec(struct __kernel_timespec *ts, uint64_t ns)
@@ -313,10 +313,10 @@ static int async_check(struct io_uring *ring, uint64_t user_data)
 		return err;
 	if (!ring || (user_data & POOTER_CQE_AUX))
 		return set_error(-EINVAL, "ring is NULL, or user_data has "
-				 "bit 0 (POOTER_CQE_AUX) set");
+					  "bit 0 (POOTER_CQE_AUX) set");
 	if (io_uring_sq_space_left(ring) < 2)
 		return set_error(-EBUSY, "submission queue full: submit, "
-				 "then prep again");
+					 "then prep again");
 	return 0;
 }
 
@@ -417,8 +417,8 @@ POOTER_API int pooter_prep_round_wait(struct io_uring *ring,
 		return prep_nop(ring, user_data);
 
 	/* the deadline, or the next liveness re-check if that comes first */
-	until = t->deadline_ns < t->priv_next_check ? t->deadline_ns
-						    : t->priv_next_check;
+	until = t->deadline_ns < t->priv_next_check ? t->deadline_ns :
+						      t->priv_next_check;
 	ret = prep_futex_wait(ring, &b->st->round.ctl, t->priv_wait, until,
 			      t->priv_ts, user_data);
 	armed_add(&t->emitter->armed, ring, user_data);
@@ -542,8 +542,8 @@ POOTER_API int pooter_prep_consume_wait(struct io_uring *ring,
 	err = async_check(ring, user_data);
 	if (err)
 		return err;
-	c->async_deadline = timeout_ms < 0 ? UINT64_MAX
-					   : now_ns() + (uint64_t)timeout_ms *
+	c->async_deadline = timeout_ms < 0 ? UINT64_MAX :
+					     now_ns() + (uint64_t)timeout_ms *
 								NSEC_PER_MSEC;
 	return consume_arm(ring, c, user_data);
 }
@@ -564,7 +564,8 @@ POOTER_API int pooter_consume_complete(struct io_uring *ring,
 		return err;
 	if (!cqe_is_wake(cqe)) {
 		armed_del(&c->armed, ring, cqe->user_data);
-		return set_error(cqe->res, "consume wait failed on the ring: %s",
+		return set_error(cqe->res,
+				 "consume wait failed on the ring: %s",
 				 strerror(-cqe->res));
 	}
 	err = pooter_consume(c, 0, dp);
@@ -577,7 +578,8 @@ POOTER_API int pooter_consume_complete(struct io_uring *ring,
 		return -ETIMEDOUT;
 	}
 	if (io_uring_sq_space_left(ring) < 2)
-		return set_error(-EBUSY, "submission queue full: cannot re-arm");
+		return set_error(-EBUSY,
+				 "submission queue full: cannot re-arm");
 	err = consume_arm(ring, c, cqe->user_data);
 	return err < 0 ? err : 0;
 }

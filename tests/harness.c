@@ -119,7 +119,8 @@ void h_stat(struct pooter_broker *b, struct pooter_broker_stat *st)
 	memset(st, 0, sizeof(*st));
 	rc = pooter_broker_stat(b, st);
 	if (rc != 0)
-		fail_msg("pooter_broker_stat: %d (%s)", rc, pooter_strerror(rc));
+		fail_msg("pooter_broker_stat: %d (%s)", rc,
+			 pooter_strerror(rc));
 }
 
 void h_stat_until(struct pooter_broker *b, struct pooter_broker_stat *st,
@@ -199,16 +200,19 @@ int h_blocked_in_call(pid_t pid, int timeout_ms)
 
 		if (!f)
 			return 0;
-		if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld", &nr) == 1 &&
-		    nr >= 0 && !h_is_pipe_wait(nr)) {
+		if (fgets(buf, sizeof(buf), f) &&
+		    sscanf(buf, "%ld", &nr) == 1 && nr >= 0 &&
+		    !h_is_pipe_wait(nr)) {
 			fclose(f);
 			return 1;
 		}
 		fclose(f);
 		nanosleep(&pause, NULL);
 	} while (h_now_ns() < end);
-	fprintf(stderr, "note: did not see pid %d block in its call within "
-		"%d ms; going on\n", (int)pid, timeout_ms);
+	fprintf(stderr,
+		"note: did not see pid %d block in its call within "
+		"%d ms; going on\n",
+		(int)pid, timeout_ms);
 	return 0;
 }
 
@@ -238,7 +242,7 @@ static pid_t h_fork(void)
 		 * cmocka's handlers would longjmp into the child's copy of
 		 * the test runner: a crashing child must just die.
 		 */
-		static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+		static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL,  SIGFPE,
 					    SIGABRT, SIGSYS, SIGUSR1, SIGUSR2 };
 		unsigned int i;
 
@@ -557,7 +561,7 @@ peer_main(const char *broker, int cmd_rd, int res_wr, int ack_wr)
 
 	for (;;) {
 		if (h_read(cmd_rd, &c, sizeof(c), -1) != 0)
-			_exit(3);	/* the parent went away */
+			_exit(3); /* the parent went away */
 		memset(&r, 0, sizeof(r));
 		r.op = c.op;
 		r.round = H_ROUND_UNTOUCHED;
@@ -605,9 +609,10 @@ peer_main(const char *broker, int cmd_rd, int res_wr, int ack_wr)
 			break;
 		}
 		case H_OP_RELEASE:
-			if (c.flags & 1) {	/* release the last one again */
+			if (c.flags & 1) { /* release the last one again */
 				r.rc = last_released ?
-					       pooter_release(co, last_released) :
+					       pooter_release(co,
+							      last_released) :
 					       -ESRCH;
 				break;
 			}
@@ -632,7 +637,7 @@ peer_main(const char *broker, int cmd_rd, int res_wr, int ack_wr)
 
 			memset(&sa, 0, sizeof(sa));
 			sa.sa_handler = peer_on_signal;
-			sa.sa_flags = 0;	/* no SA_RESTART */
+			sa.sa_flags = 0; /* no SA_RESTART */
 			sigemptyset(&sa.sa_mask);
 			r.rc = sigaction(SIGUSR1, &sa, NULL) ? -errno : 0;
 			break;
@@ -700,8 +705,8 @@ void h_peer_res(struct h_peer *p, struct h_res *r, int timeout_ms)
 	if (rc != 0) {
 		int status = h_wait(p->pid, H_LONG_MS);
 
-		fail_msg("peer %d died (read %d, wait status %#x)",
-			 (int)p->pid, rc, status);
+		fail_msg("peer %d died (read %d, wait status %#x)", (int)p->pid,
+			 rc, status);
 	}
 }
 
@@ -747,8 +752,7 @@ int h_peer_join_emitter(struct h_peer *p, const char *name, unsigned int flags)
 	return h_peer_simple(p, H_OP_JOIN_EMITTER, name, flags);
 }
 
-int h_peer_join_consumer(struct h_peer *p, const char *name,
-			 unsigned int flags)
+int h_peer_join_consumer(struct h_peer *p, const char *name, unsigned int flags)
 {
 	return h_peer_simple(p, H_OP_JOIN_CONSUMER, name, flags);
 }

@@ -34,9 +34,9 @@
 #include "pooter.h"
 
 /* Generous upper bounds: a loaded 2-core box, maybe under sanitizers. */
-#define H_LONG_MS 30000		/* any child answer / exit */
-#define H_SLACK_MS 5000		/* past an exact event, before we call it late */
-#define H_ROUND_LONG_MS 10000	/* broker timeout where rounds must resolve */
+#define H_LONG_MS 30000	      /* any child answer / exit */
+#define H_SLACK_MS 5000	      /* past an exact event, before we call it late */
+#define H_ROUND_LONG_MS 10000 /* broker timeout where rounds must resolve */
 
 #define H_NAME_LEN 64
 #define H_NS_PER_MS 1000000ull
@@ -46,20 +46,20 @@
 void h_child_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 3, 4)));
 
-#define C_CHECK(cond)                                                         \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			h_child_fail(__FILE__, __LINE__, "check failed: %s",   \
-				     #cond);                                   \
+#define C_CHECK(cond)                                                        \
+	do {                                                                 \
+		if (!(cond))                                                 \
+			h_child_fail(__FILE__, __LINE__, "check failed: %s", \
+				     #cond);                                 \
 	} while (0)
 
-#define C_EQ(a, b)                                                            \
-	do {                                                                   \
-		long long _a = (long long)(a), _b = (long long)(b);            \
-		if (_a != _b)                                                  \
-			h_child_fail(__FILE__, __LINE__,                       \
-				     "%s == %lld, expected %s == %lld", #a,    \
-				     _a, #b, _b);                              \
+#define C_EQ(a, b)                                                          \
+	do {                                                                \
+		long long _a = (long long)(a), _b = (long long)(b);         \
+		if (_a != _b)                                               \
+			h_child_fail(__FILE__, __LINE__,                    \
+				     "%s == %lld, expected %s == %lld", #a, \
+				     _a, #b, _b);                           \
 	} while (0)
 
 /* --- time, names -------------------------------------------------------- */
@@ -154,22 +154,22 @@ struct h_gate {
 	struct h_pipe p;
 };
 void h_gate_init(struct h_gate *g);
-void h_gate_wait(struct h_gate *g);	/* child: returns when opened */
-void h_gate_open(struct h_gate *g);	/* parent: releases up to 64 waiters */
+void h_gate_wait(struct h_gate *g); /* child: returns when opened */
+void h_gate_open(struct h_gate *g); /* parent: releases up to 64 waiters */
 void h_gate_close(struct h_gate *g);
 
 /* --- scripted peers ----------------------------------------------------- */
 
 enum h_op {
-	H_OP_OPEN = 1,		/* answered once at start: opening the broker */
-	H_OP_JOIN_EMITTER,	/* name (empty: NULL), flags */
-	H_OP_EMIT,		/* data[len] */
+	H_OP_OPEN = 1,	   /* answered once at start: opening the broker */
+	H_OP_JOIN_EMITTER, /* name (empty: NULL), flags */
+	H_OP_EMIT,	   /* data[len] */
 	H_OP_LEAVE_EMITTER,
-	H_OP_JOIN_CONSUMER,	/* name, flags */
-	H_OP_CONSUME,		/* timeout_ms; the delivery is held */
-	H_OP_RELEASE,		/* the held delivery of round .round */
+	H_OP_JOIN_CONSUMER, /* name, flags */
+	H_OP_CONSUME,	    /* timeout_ms; the delivery is held */
+	H_OP_RELEASE,	    /* the held delivery of round .round */
 	H_OP_LEAVE_CONSUMER,
-	H_OP_SIGNALS,		/* install a counting handler, no SA_RESTART */
+	H_OP_SIGNALS, /* install a counting handler, no SA_RESTART */
 	H_OP_QUIT,
 };
 
@@ -190,14 +190,14 @@ struct h_cmd {
 struct h_res {
 	int op;
 	int rc;
-	uint64_t round;		/* emit: *roundp (H_ROUND_UNTOUCHED if not set);
+	uint64_t round;	      /* emit: *roundp (H_ROUND_UNTOUCHED if not set);
 				   consume: delivery round */
-	uint64_t t_start_ns;	/* CLOCK_MONOTONIC just before the call */
-	uint64_t t_end_ns;	/* and just after it returned */
-	int outcome;		/* consume: delivery outcome */
-	unsigned int count;	/* consume: payloads */
-	unsigned int aligned;	/* consume: every payload max_align_t aligned */
-	unsigned int signals;	/* signals handled so far (H_OP_SIGNALS) */
+	uint64_t t_start_ns;  /* CLOCK_MONOTONIC just before the call */
+	uint64_t t_end_ns;    /* and just after it returned */
+	int outcome;	      /* consume: delivery outcome */
+	unsigned int count;   /* consume: payloads */
+	unsigned int aligned; /* consume: every payload max_align_t aligned */
+	unsigned int signals; /* signals handled so far (H_OP_SIGNALS) */
 	/* a stat taken right after the call returned */
 	int st_round_state;
 	uint64_t st_round;
@@ -209,7 +209,7 @@ struct h_peer {
 	pid_t pid;
 	int cmd_wr;
 	int res_rd;
-	int ack_rd;		/* one byte per signal handled (H_OP_SIGNALS) */
+	int ack_rd; /* one byte per signal handled (H_OP_SIGNALS) */
 	char broker[H_NAME_LEN];
 };
 

@@ -57,7 +57,8 @@ static bool async_mode(void)
 	}
 	if (rc != -EOPNOTSUPP)
 		fail_msg("pooter_uring_supported(): %d (%s), expected 0 or "
-			 "-EOPNOTSUPP", rc, pooter_strerror(rc));
+			 "-EOPNOTSUPP",
+			 rc, pooter_strerror(rc));
 	/* the reason is always told */
 	assert_true(pooter_last_error()[0] != '\0');
 	if (no_uring_env())
@@ -72,10 +73,10 @@ static bool async_mode(void)
 
 struct aloop {
 	struct io_uring ring;
-	bool real;		/* io_uring_queue_init() succeeded */
-	unsigned int sqes;	/* submitted by the test */
-	unsigned int cqes;	/* reaped */
-	unsigned int aux;	/* of which POOTER_CQE_AUX */
+	bool real;	   /* io_uring_queue_init() succeeded */
+	unsigned int sqes; /* submitted by the test */
+	unsigned int cqes; /* reaped */
+	unsigned int aux;  /* of which POOTER_CQE_AUX */
 };
 
 /*
@@ -120,8 +121,8 @@ static struct io_uring_cqe *loop_next(struct aloop *l, int timeout_ms)
 	while (rc == -EINTR);
 	if (rc < 0)
 		fail_msg("no completion within %d ms (%u submitted, %u "
-			 "reaped): %s", timeout_ms, l->sqes, l->cqes,
-			 strerror(-rc));
+			 "reaped): %s",
+			 timeout_ms, l->sqes, l->cqes, strerror(-rc));
 	return cqe;
 }
 
@@ -145,8 +146,8 @@ static void loop_drain(struct aloop *l)
 		cqe = loop_next(l, H_LONG_MS);
 		if (!pooter_cqe_is_aux(cqe))
 			fail_msg("CQE user_data %#llx res %d after every wait "
-				 "settled", (unsigned long long)cqe->user_data,
-				 cqe->res);
+				 "settled",
+				 (unsigned long long)cqe->user_data, cqe->res);
 		loop_seen(l, cqe);
 	}
 	assert_int_equal(io_uring_peek_cqe(&l->ring, &cqe), -EAGAIN);
@@ -162,11 +163,11 @@ static void loop_exit(struct aloop *l)
 /* --- waits: the address of one is its user_data ------------------------- */
 
 struct await {
-	struct pooter_ticket *t;	/* a round wait, or */
-	struct pooter_consumer *c;	/* a consume wait */
+	struct pooter_ticket *t;   /* a round wait, or */
+	struct pooter_consumer *c; /* a consume wait */
 	bool done;
-	int rc;				/* what *_complete() returned */
-	int res;			/* cqe->res of the settling CQE */
+	int rc;	 /* what *_complete() returned */
+	int res; /* cqe->res of the settling CQE */
 	uint64_t done_ns;
 	unsigned int rearms;
 };
@@ -198,8 +199,8 @@ static struct await *dispatch(struct aloop *l, struct await **ws,
 			w = ws[i];
 	if (!w)
 		fail_msg("CQE user_data %#llx res %d is none of ours: "
-			 "user_data not intact", (unsigned long long)ud,
-			 cqe->res);
+			 "user_data not intact",
+			 (unsigned long long)ud, cqe->res);
 	if (pooter_cqe_is_aux(cqe)) {
 		loop_seen(l, cqe);
 		return NULL;
@@ -240,8 +241,8 @@ static void settle_rounds(struct aloop *l, struct await **ws, unsigned int n)
 	}
 	loop_submit(l);
 	while (left) {
-		struct await *w = dispatch(l, ws, n, loop_next(l, H_LONG_MS),
-					   NULL);
+		struct await *w =
+			dispatch(l, ws, n, loop_next(l, H_LONG_MS), NULL);
 
 		if (!w)
 			continue;
@@ -282,9 +283,10 @@ static void expect_emit_res(struct h_peer *p, int rc, uint64_t round,
 	assert_int_equal(r->op, H_OP_EMIT);
 	if (r->rc != rc || r->round != round)
 		fail_msg("peer %d: emit gave %d (%s) round %llu, expected %d "
-			 "round %llu", (int)p->pid, r->rc,
-			 pooter_strerror(r->rc), (unsigned long long)r->round,
-			 rc, (unsigned long long)round);
+			 "round %llu",
+			 (int)p->pid, r->rc, pooter_strerror(r->rc),
+			 (unsigned long long)r->round, rc,
+			 (unsigned long long)round);
 }
 
 static void submit_ticket(struct pooter_emitter *e, const char *payload,
@@ -292,7 +294,7 @@ static void submit_ticket(struct pooter_emitter *e, const char *payload,
 {
 	int rc;
 
-	memset(t, 0x5a, sizeof(*t));	/* all of it is filled */
+	memset(t, 0x5a, sizeof(*t)); /* all of it is filled */
 	rc = pooter_emit_submit(e, payload, strlen(payload) + 1, t);
 	if (rc != 0)
 		fail_msg("pooter_emit_submit: %d (%s) %s", rc,
@@ -373,9 +375,8 @@ static void test_two_brokers(void **state)
 		loop_submit(&l);
 		h_peer_emit_async(&px, "from-px");
 		while (!wx.done || !wy.done) {
-			struct await *w = dispatch(&l, ws, 2,
-						   loop_next(&l, H_LONG_MS),
-						   NULL);
+			struct await *w = dispatch(
+				&l, ws, 2, loop_next(&l, H_LONG_MS), NULL);
 
 			if (w && w->rc != 1)
 				fail_msg("pooter_round_complete: %d (%s) %s",
@@ -384,8 +385,8 @@ static void test_two_brokers(void **state)
 		}
 		loop_drain(&l);
 		print_message("two brokers: %u CQEs (%u aux), %u re-arms in "
-			      "X, %u in Y\n", l.cqes, l.aux, wx.rearms,
-			      wy.rearms);
+			      "X, %u in Y\n",
+			      l.cqes, l.aux, wx.rearms, wy.rearms);
 	} else {
 		expect_refused(&l, &tx, NULL);
 		expect_refused(&l, &ty, NULL);
@@ -444,8 +445,7 @@ struct many {
 	struct h_gate gate;
 };
 
-static void many_payload(char *buf, size_t sz, unsigned int idx,
-			 uint64_t round)
+static void many_payload(char *buf, size_t sz, unsigned int idx, uint64_t round)
 {
 	snprintf(buf, sz, "em%u:round %llu", idx, (unsigned long long)round);
 }
@@ -582,8 +582,9 @@ static void test_consumer_many(void **state)
 			while (!w);
 			if (w->rc != 1)
 				fail_msg("round %llu: pooter_consume_complete: "
-					 "%d (%s) %s", (unsigned long long)next,
-					 w->rc, pooter_strerror(w->rc),
+					 "%d (%s) %s",
+					 (unsigned long long)next, w->rc,
+					 pooter_strerror(w->rc),
 					 pooter_last_error());
 			check_delivery(d, next);
 			assert_int_equal(pooter_release(c, d), 0);
@@ -607,8 +608,8 @@ static void test_consumer_many(void **state)
 	}
 	if (async)
 		print_message("async consumer: %u rounds, %u CQEs (%u aux), "
-			      "%u re-arms\n", MANY_ROUNDS, l.cqes, l.aux,
-			      rearms);
+			      "%u re-arms\n",
+			      MANY_ROUNDS, l.cqes, l.aux, rearms);
 
 	for (i = 0; i < MANY_EMITTERS; i++) {
 		h_expect_ok(pids[i]);
@@ -706,7 +707,8 @@ static void test_deadline_only_waiter(void **state)
 		assert_int_equal(w.res, -ECANCELED);
 		loop_drain(&l);
 		print_message("deadline: settled after %u re-arms, %u CQEs "
-			      "(%u aux)\n", w.rearms, l.cqes, l.aux);
+			      "(%u aux)\n",
+			      w.rearms, l.cqes, l.aux);
 	} else {
 		expect_refused(&l, &t, NULL);
 		assert_int_equal(pooter_ticket_wait(&t), -ETIMEDOUT);
@@ -1036,8 +1038,7 @@ static void test_api_edges(void **state)
 				 -EINVAL);
 		assert_int_equal(io_uring_sq_ready(&l.ring), 0);
 		/* decided already: one NOP, settled by its CQE */
-		assert_int_equal(pooter_prep_round_wait(&l.ring, &t,
-							ud_of(&w)),
+		assert_int_equal(pooter_prep_round_wait(&l.ring, &t, ud_of(&w)),
 				 1);
 		loop_submit(&l);
 		cqe = loop_next(&l, H_LONG_MS);
@@ -1076,18 +1077,15 @@ static void test_api_edges(void **state)
 		 * wait; the next prep queues nothing and says -EBUSY.
 		 */
 		loop_init(&small, 2, true);
-		assert_int_equal(pooter_prep_round_wait(&small.ring, &t,
-							ud_of(&w)),
-				 2);
-		assert_int_equal(pooter_prep_consume_wait(&small.ring, c,
-							  H_LONG_MS,
-							  ud_of(&wc)),
+		assert_int_equal(
+			pooter_prep_round_wait(&small.ring, &t, ud_of(&w)), 2);
+		assert_int_equal(pooter_prep_consume_wait(
+					 &small.ring, c, H_LONG_MS, ud_of(&wc)),
 				 -EBUSY);
 		assert_int_equal(io_uring_sq_ready(&small.ring), 2);
 		loop_submit(&small);
-		assert_int_equal(pooter_prep_consume_wait(&small.ring, c,
-							  H_LONG_MS,
-							  ud_of(&wc)),
+		assert_int_equal(pooter_prep_consume_wait(
+					 &small.ring, c, H_LONG_MS, ud_of(&wc)),
 				 2);
 		loop_submit(&small);
 		h_peer_emit_async(&peer, "p1");
@@ -1137,9 +1135,8 @@ static void test_api_edges(void **state)
 
 		assert_int_equal(t2.outcome, -EINPROGRESS);
 		/* decided long ago: a NOP */
-		assert_int_equal(pooter_prep_round_wait(&l.ring, &t2,
-							ud_of(&w2)),
-				 1);
+		assert_int_equal(
+			pooter_prep_round_wait(&l.ring, &t2, ud_of(&w2)), 1);
 		loop_submit(&l);
 		while (!dispatch(&l, ws2, 1, loop_next(&l, H_LONG_MS), NULL))
 			;
@@ -1152,7 +1149,7 @@ static void test_api_edges(void **state)
 	assert_int_equal(t2.round, 2);
 	submit_ticket(e, "e3", &t3);
 	assert_int_equal(t3.round, 3);
-	assert_int_equal(t3.outcome, 0);	/* ours was the last emit */
+	assert_int_equal(t3.outcome, 0); /* ours was the last emit */
 	expect_emit_res(&peer, 0, 3, &r);
 
 	assert_int_equal(pooter_emitter_leave(e), 0);
@@ -1187,7 +1184,7 @@ static void test_submit_ring_full(void **state)
 	assert_int_equal(pooter_emitter_join(b, "e", 0, &e), 0);
 	assert_int_equal(pooter_consumer_join(b, "c", 0, &c), 0);
 	submit_ticket(e, "one", &t);
-	assert_int_equal(t.outcome, 0);		/* resolved, delivered to c */
+	assert_int_equal(t.outcome, 0); /* resolved, delivered to c */
 	t2 = t;
 	t0 = h_now_ns();
 	assert_int_equal(pooter_emit_submit(e, "two", 4, &t2), -EAGAIN);

@@ -40,7 +40,7 @@ static int is_uuidv7(const char *s)
 			if (c != pat[i])
 				return 0;
 			break;
-		case 'V':	/* RFC 9562 variant: 10xx */
+		case 'V': /* RFC 9562 variant: 10xx */
 			if (!strchr("89abAB", c))
 				return 0;
 			break;
@@ -283,7 +283,8 @@ static void test_generated_names(void **state)
 /* --- bad input ---------------------------------------------------------- */
 
 static const char *const bad_names[] = {
-	"", ".", ".hidden", "a/b", "a b", "tab\there", "new\nline", "caf\xc3\xa9",
+	"",	 ".",	       ".hidden",   "a/b",
+	"a b",	 "tab\there",  "new\nline", "caf\xc3\xa9",
 	"star*", "semi;colon", "../escape", "pooter/x",
 };
 
@@ -321,7 +322,8 @@ static void test_bad_names(void **state)
 	assert_int_equal(strlen(longest), 63);
 	assert_int_equal(strlen(toolong), 64);
 
-	assert_int_equal(pooter_broker_create(toolong, NULL, &x), -ENAMETOOLONG);
+	assert_int_equal(pooter_broker_create(toolong, NULL, &x),
+			 -ENAMETOOLONG);
 	assert_int_equal(pooter_broker_open(toolong, &x), -ENAMETOOLONG);
 	assert_int_equal(pooter_emitter_join(b, toolong, 0, &e), -ENAMETOOLONG);
 	assert_int_equal(pooter_consumer_join(b, toolong, 0, &c),
@@ -399,25 +401,32 @@ static void expect_create_ok(const struct pooter_broker_attr *attr,
 static void test_capacities(void **state)
 {
 	/* over each documented limit, and absurdly over it */
-	POOTER_OPTS(pooter_broker_attr, e1, .max_emitters = POOTER_EMITTERS_MAX + 1);
+	POOTER_OPTS(pooter_broker_attr, e1,
+		    .max_emitters = POOTER_EMITTERS_MAX + 1);
 	POOTER_OPTS(pooter_broker_attr, e2, .max_emitters = UINT_MAX);
-	POOTER_OPTS(pooter_broker_attr, c1, .max_consumers = POOTER_CONSUMERS_MAX + 1);
+	POOTER_OPTS(pooter_broker_attr, c1,
+		    .max_consumers = POOTER_CONSUMERS_MAX + 1);
 	POOTER_OPTS(pooter_broker_attr, c2, .max_consumers = UINT_MAX);
-	POOTER_OPTS(pooter_broker_attr, p1, .max_payload = POOTER_PAYLOAD_MAX + 1);
+	POOTER_OPTS(pooter_broker_attr, p1,
+		    .max_payload = POOTER_PAYLOAD_MAX + 1);
 	POOTER_OPTS(pooter_broker_attr, p2, .max_payload = UINT_MAX);
 	POOTER_OPTS(pooter_broker_attr, d1, .depth = POOTER_DEPTH_MAX + 1);
 	POOTER_OPTS(pooter_broker_attr, d2, .depth = UINT_MAX);
-	POOTER_OPTS(pooter_broker_attr, t1, .timeout_ms = POOTER_TIMEOUT_MAX_MS + 1);
+	POOTER_OPTS(pooter_broker_attr, t1,
+		    .timeout_ms = POOTER_TIMEOUT_MAX_MS + 1);
 	POOTER_OPTS(pooter_broker_attr, t2, .timeout_ms = UINT_MAX);
 	POOTER_OPTS(pooter_broker_attr, q1, .max_emitters = 4, .quorum = 5);
 	POOTER_OPTS(pooter_broker_attr, q2, .quorum = UINT_MAX);
 	/* each within its limit, but the segment they imply is over the cap */
 	POOTER_OPTS(pooter_broker_attr, s1, .max_emitters = POOTER_EMITTERS_MAX,
-		    .max_payload = POOTER_PAYLOAD_MAX, .depth = POOTER_DEPTH_MAX);
+		    .max_payload = POOTER_PAYLOAD_MAX,
+		    .depth = POOTER_DEPTH_MAX);
 	/* at the limits */
-	POOTER_OPTS(pooter_broker_attr, ok1, .max_emitters = POOTER_EMITTERS_MAX,
+	POOTER_OPTS(pooter_broker_attr, ok1,
+		    .max_emitters = POOTER_EMITTERS_MAX,
 		    .max_consumers = POOTER_CONSUMERS_MAX, .max_payload = 64,
-		    .depth = POOTER_DEPTH_MAX, .timeout_ms = POOTER_TIMEOUT_MAX_MS,
+		    .depth = POOTER_DEPTH_MAX,
+		    .timeout_ms = POOTER_TIMEOUT_MAX_MS,
 		    .quorum = POOTER_EMITTERS_MAX);
 	POOTER_OPTS(pooter_broker_attr, ok2, .max_emitters = 1,
 		    .max_consumers = 1, .max_payload = POOTER_PAYLOAD_MAX,
@@ -634,7 +643,7 @@ static void test_eproto_magic_version(void **state)
 	assert_true(probs.n > 0);
 	assert_int_equal(probs.empty, 0);
 	patch(path, 0, magic, 8, NULL);
-	expect_open(name, 0);	/* it was the magic, nothing else */
+	expect_open(name, 0); /* it was the magic, nothing else */
 
 	{
 		int fd = open(path, O_RDONLY);
@@ -677,8 +686,8 @@ static void test_eacces(void **state)
 	struct pooter_broker *b;
 
 	if (geteuid() != 0)
-		skip();	/* needs to become another user */
-	b = h_create(name, NULL);	/* mode 0600, owned by root */
+		skip();		  /* needs to become another user */
+	b = h_create(name, NULL); /* mode 0600, owned by root */
 	h_expect_ok(h_spawn(child_open_as_nobody, name));
 	h_close(b);
 	assert_int_equal(pooter_broker_unlink(name), 0);
@@ -706,7 +715,7 @@ static int child_open_in_new_ns(void *arg)
 	pid_t pid;
 
 	if (unshare(nc->flag) != 0)
-		return 77;	/* not permitted here: skip */
+		return 77; /* not permitted here: skip */
 	/* the new pid or time namespace is for the children */
 	pid = fork();
 	if (pid == 0) {
@@ -714,7 +723,8 @@ static int child_open_in_new_ns(void *arg)
 		int rc = pooter_broker_open(nc->name, &b);
 
 		if (rc != -EXDEV) {
-			fprintf(stderr, "open from another %s namespace: %d "
+			fprintf(stderr,
+				"open from another %s namespace: %d "
 				"(%s), expected -EXDEV\n",
 				nc->flag == CLONE_NEWPID ? "pid" : "time", rc,
 				pooter_strerror(rc));
@@ -755,16 +765,17 @@ static void test_exdev(void **state)
 	h_close(b);
 	assert_int_equal(pooter_broker_unlink(name), 0);
 	if (!ran)
-		skip();	/* no namespaces in this sandbox */
+		skip(); /* no namespaces in this sandbox */
 }
 
 static void test_strerror(void **state)
 {
 	static const int codes[] = {
-		0, EEXIST, EINVAL, ENAMETOOLONG, EACCES, ENOSPC, ENOENT,
-		EPROTO, EXDEV, EBUSY, ETIMEDOUT, ECANCELED, EOWNERDEAD,
-		EMSGSIZE, EAGAIN, ENOBUFS, EOPNOTSUPP, ENOMEM, EPERM,
-		EFAULT, EBADF, EINTR, 12345,
+		0,	   EEXIST,     EINVAL,	   ENAMETOOLONG, EACCES,
+		ENOSPC,	   ENOENT,     EPROTO,	   EXDEV,	 EBUSY,
+		ETIMEDOUT, ECANCELED,  EOWNERDEAD, EMSGSIZE,	 EAGAIN,
+		ENOBUFS,   EOPNOTSUPP, ENOMEM,	   EPERM,	 EFAULT,
+		EBADF,	   EINTR,      12345,
 	};
 	unsigned int i;
 
@@ -776,7 +787,8 @@ static void test_strerror(void **state)
 		const char *t = pooter_strerror(-codes[i]);
 
 		if (!t || !t[0])
-			fail_msg("pooter_strerror(%d) gives no text", -codes[i]);
+			fail_msg("pooter_strerror(%d) gives no text",
+				 -codes[i]);
 		t = pooter_strerror(codes[i]);
 		if (!t || !t[0])
 			fail_msg("pooter_strerror(%d) gives no text", codes[i]);
@@ -805,10 +817,10 @@ static int child_create(void *arg)
 	rc = pooter_broker_create(r->name, &r->attr, &b);
 	if (rc == 0) {
 		h_close(b);
-		return 10;	/* won */
+		return 10; /* won */
 	}
 	if (rc == -EEXIST)
-		return 11;	/* lost */
+		return 11; /* lost */
 	h_child_fail(__FILE__, __LINE__, "create: %d (%s)", rc,
 		     pooter_strerror(rc));
 }
@@ -839,8 +851,8 @@ static void test_create_race(void **state)
 		if (!((WEXITSTATUS(s1) == 10 && WEXITSTATUS(s2) == 11) ||
 		      (WEXITSTATUS(s1) == 11 && WEXITSTATUS(s2) == 10)))
 			fail_msg("iteration %d: exit codes %d and %d, expected "
-				 "one winner (10) and one -EEXIST (11)", i,
-				 WEXITSTATUS(s1), WEXITSTATUS(s2));
+				 "one winner (10) and one -EEXIST (11)",
+				 i, WEXITSTATUS(s1), WEXITSTATUS(s2));
 		assert_int_equal(pooter_broker_open(name, &b), 0);
 		h_close(b);
 		assert_int_equal(pooter_broker_unlink(name), 0);
@@ -1030,7 +1042,8 @@ static void test_set_timeout(void **state)
 
 	b = h_create(name, &attr);
 	assert_int_equal(pooter_broker_set_timeout(b, 0), -EINVAL);
-	assert_int_equal(pooter_broker_set_timeout(b, POOTER_TIMEOUT_MAX_MS + 1),
+	assert_int_equal(pooter_broker_set_timeout(b,
+						   POOTER_TIMEOUT_MAX_MS + 1),
 			 -EINVAL);
 	assert_int_equal(pooter_broker_set_timeout(b, UINT_MAX), -EINVAL);
 	h_stat(b, &st);
@@ -1135,7 +1148,7 @@ static int child_die_holding(void *arg)
 	C_EQ(pooter_broker_open(dc->name, &b), 0);
 	C_EQ(pooter_consumer_join(b, "dying-c", 0, &c), 0);
 	C_EQ(pooter_emitter_join(b, "dying-e", 0, &e), 0);
-	C_EQ(pooter_emit(e, "x", 1, &round), 0);	/* alone: resolves */
+	C_EQ(pooter_emit(e, "x", 1, &round), 0); /* alone: resolves */
 	C_EQ(pooter_consume(c, H_LONG_MS, &d), 0);
 	C_EQ(d->round, round);
 	C_EQ(h_write(dc->ready.wr, "r", 1), 0);
@@ -1194,8 +1207,8 @@ static void test_gc_dead_members(void **state)
 	assert_int_equal(pooter_broker_foreach_member(b, count_dead, &seen), 0);
 	assert_int_equal(seen.alive, 0);
 	assert_true(seen.dead <= 2);
-	assert_int_equal(pooter_broker_foreach_record(b, count_records,
-						      &records), 0);
+	assert_int_equal(
+		pooter_broker_foreach_record(b, count_records, &records), 0);
 	assert_int_equal(records, 4);
 
 	rc = pooter_broker_gc(b);
@@ -1229,7 +1242,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_emsgsize, h_teardown),
 		cmocka_unit_test_teardown(test_exist_noent_nospc, h_teardown),
 		cmocka_unit_test_teardown(test_eproto_truncated, h_teardown),
-		cmocka_unit_test_teardown(test_eproto_magic_version, h_teardown),
+		cmocka_unit_test_teardown(test_eproto_magic_version,
+					  h_teardown),
 		cmocka_unit_test_teardown(test_eacces, h_teardown),
 		cmocka_unit_test_teardown(test_exdev, h_teardown),
 		cmocka_unit_test_teardown(test_strerror, h_teardown),
@@ -1237,7 +1251,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_open_race, h_teardown),
 		cmocka_unit_test_teardown(test_foreach, h_teardown),
 		cmocka_unit_test_teardown(test_set_timeout, h_teardown),
-		cmocka_unit_test_teardown(test_unlink_keeps_members, h_teardown),
+		cmocka_unit_test_teardown(test_unlink_keeps_members,
+					  h_teardown),
 		cmocka_unit_test_teardown(test_gc_dead_members, h_teardown),
 	};
 

@@ -32,9 +32,9 @@
 
 #define EMITTERS 3
 #define CONSUMERS 2
-#define INCARNATIONS 4		/* per member name, per trial */
-#define EMITS 12		/* per emitter incarnation */
-#define DELIVERIES_MAX 256	/* per consumer incarnation */
+#define INCARNATIONS 4	   /* per member name, per trial */
+#define EMITS 12	   /* per emitter incarnation */
+#define DELIVERIES_MAX 256 /* per consumer incarnation */
 #define PAYLOAD_MAX 200
 #define TIMEOUT_MS 300
 #define SLACK_MS 1500
@@ -44,8 +44,13 @@
 extern void pooter_test_point(const char *name) __attribute__((weak));
 
 static const char *const kill_points[] = {
-	"locked", "txn-committed", "journal-apply", "emit-copied",
-	"round-opened", "emitter-joined", "emitter-remove-decided",
+	"locked",
+	"txn-committed",
+	"journal-apply",
+	"emit-copied",
+	"round-opened",
+	"emitter-joined",
+	"emitter-remove-decided",
 	"release-cleared",
 };
 
@@ -62,13 +67,13 @@ struct payload {
 struct emit_log {
 	uint64_t round;
 	int outcome;
-	int ticket;		/* deadline known: came through a ticket */
+	int ticket; /* deadline known: came through a ticket */
 	uint64_t end_ns;
 	uint64_t deadline_ns;
 };
 
 struct emitter_log {
-	int n;			/* emits completed */
+	int n; /* emits completed */
 	struct emit_log ent[EMITS];
 };
 
@@ -79,12 +84,12 @@ struct delivery_log {
 	uint8_t emitter[EMITTERS];
 	uint8_t incarnation[EMITTERS];
 	uint32_t seq[EMITTERS];
-	int bad;		/* checksum or framing failure */
+	int bad; /* checksum or framing failure */
 };
 
 struct consumer_log {
-	int joined;		/* join succeeded */
-	uint64_t joined_after;	/* stat.round when it had joined */
+	int joined;	       /* join succeeded */
+	uint64_t joined_after; /* stat.round when it had joined */
 	int n;
 	struct delivery_log ent[DELIVERIES_MAX];
 };
@@ -96,9 +101,10 @@ struct chaos_shm {
 
 static struct chaos_shm *shm;
 static char broker_name[H_NAME_LEN];
-static struct h_gate emitters_done;	/* opened when every emitter ended */
+static struct h_gate emitters_done; /* opened when every emitter ended */
 static int hooks;
-static uint64_t total[5];	/* resolved, timedout, cancelled, ownerdead, deliveries */
+static uint64_t
+	total[5]; /* resolved, timedout, cancelled, ownerdead, deliveries */
 
 static uint32_t checksum(const struct payload *p)
 {
@@ -146,8 +152,8 @@ static int emitter_main(void *argp)
 		p->emitter = (uint8_t)a->index;
 		p->incarnation = (uint8_t)a->incarnation;
 		p->seq = (uint32_t)i;
-		p->fill_len = (uint32_t)(rand() %
-					 (PAYLOAD_MAX - sizeof(*p) + 1));
+		p->fill_len =
+			(uint32_t)(rand() % (PAYLOAD_MAX - sizeof(*p) + 1));
 		for (uint32_t j = 0; j < p->fill_len; j++)
 			p->fill[j] = (uint8_t)rand();
 		p->sum = checksum(p);
@@ -160,7 +166,8 @@ static int emitter_main(void *argp)
 			round = t.round;
 		} else if (err == -EAGAIN) {
 			/* ring full right now: the blocking emit waits for room */
-			err = pooter_emit(e, p, sizeof(*p) + p->fill_len, &round);
+			err = pooter_emit(e, p, sizeof(*p) + p->fill_len,
+					  &round);
 		}
 		l->end_ns = h_now_ns();
 		l->round = round;
@@ -201,7 +208,7 @@ static int consumer_main(void *argp)
 
 		if (err == -ETIMEDOUT) {
 			if (done)
-				break;	/* drained after the emitters ended */
+				break; /* drained after the emitters ended */
 			done = h_readable(emitters_done.p.rd);
 			continue;
 		}
@@ -278,9 +285,10 @@ static void trial_check(struct pooter_broker *b, struct member *ems,
 				struct emit_log *l = &el->ent[i];
 
 				if (l->ticket && l->outcome != -EAGAIN)
-					assert_true(l->end_ns <=
-						    l->deadline_ns +
-							    SLACK_MS * H_NS_PER_MS);
+					assert_true(
+						l->end_ns <=
+						l->deadline_ns +
+							SLACK_MS * H_NS_PER_MS);
 				if (l->round > max_round)
 					max_round = l->round;
 				for (int e2 = 0; e2 < EMITTERS; e2++)
@@ -292,11 +300,13 @@ static void trial_check(struct pooter_broker *b, struct member *ems,
 						for (int j = 0; j < o->n; j++)
 							if (o->ent[j].round ==
 								    l->round &&
-							    l->outcome != -EAGAIN &&
+							    l->outcome !=
+								    -EAGAIN &&
 							    o->ent[j].outcome !=
 								    -EAGAIN)
 								assert_int_equal(
-									o->ent[j].outcome,
+									o->ent[j]
+										.outcome,
 									l->outcome);
 					}
 			}
@@ -313,9 +323,11 @@ static void trial_check(struct pooter_broker *b, struct member *ems,
 
 				assert_int_equal(d->bad, 0);
 				if (i)
-					assert_true(d->round > cl->ent[i - 1].round);
+					assert_true(d->round >
+						    cl->ent[i - 1].round);
 				if (d->outcome != 0) {
-					assert_int_equal(c, 1); /* notices: co1 only */
+					assert_int_equal(
+						c, 1); /* notices: co1 only */
 					assert_int_equal(d->count, 0);
 				}
 				for (int k = 0; k < d->count; k++) {
@@ -330,13 +342,15 @@ static void trial_check(struct pooter_broker *b, struct member *ems,
 							el->ent[d->seq[k]].round,
 							d->round);
 						assert_int_equal(
-							el->ent[d->seq[k]].outcome,
+							el->ent[d->seq[k]]
+								.outcome,
 							d->outcome);
 					}
 				}
 				/* a cancelled round is never delivered as resolved */
 				for (int e = 0; e < EMITTERS; e++)
-					for (int ei = 0; ei < INCARNATIONS; ei++) {
+					for (int ei = 0; ei < INCARNATIONS;
+					     ei++) {
 						struct emitter_log *el =
 							&shm->em[e][ei];
 
@@ -346,7 +360,8 @@ static void trial_check(struct pooter_broker *b, struct member *ems,
 							    el->ent[j].outcome !=
 								    -EAGAIN)
 								assert_int_equal(
-									el->ent[j].outcome,
+									el->ent[j]
+										.outcome,
 									d->outcome);
 					}
 			}
@@ -356,16 +371,19 @@ static void trial_check(struct pooter_broker *b, struct member *ems,
 				continue;
 			for (int e = 0; e < EMITTERS; e++)
 				for (int ei = 0; ei < INCARNATIONS; ei++) {
-					struct emitter_log *el = &shm->em[e][ei];
+					struct emitter_log *el =
+						&shm->em[e][ei];
 
 					for (int j = 0; j < el->n; j++) {
 						bool seen = false;
 
 						if (el->ent[j].outcome != 0 ||
-						    el->ent[j].round <= cl->joined_after)
+						    el->ent[j].round <=
+							    cl->joined_after)
 							continue;
 						for (int i = 0; i < cl->n; i++)
-							seen |= cl->ent[i].round ==
+							seen |= cl->ent[i]
+									.round ==
 								el->ent[j].round;
 						assert_true(seen);
 					}
@@ -417,7 +435,7 @@ static int trial(unsigned int seed)
 				 (uint64_t)(rand_r(&seed) % 40) * H_NS_PER_MS;
 		int status;
 
-		h_sleep_until_ns(until);	/* lets time pass: not a sync */
+		h_sleep_until_ns(until); /* lets time pass: not a sync */
 		m = is_emitter ? &ems[victim] : &cos[victim - EMITTERS];
 		if (m->pid && m->incarnation + 1 < INCARNATIONS) {
 			/* whether or not it had ended: a failure still shows */
@@ -443,7 +461,8 @@ static int trial(unsigned int seed)
 				running += i < EMITTERS;
 				continue;
 			}
-			if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+			if (WIFSIGNALED(status) &&
+			    WTERMSIG(status) == SIGKILL) {
 				m->killed[m->incarnation] = 1;
 				kills++;
 			} else {
@@ -466,7 +485,7 @@ static int trial(unsigned int seed)
 		status = h_wait(m->pid, H_LONG_MS);
 		assert_true(status >= 0);
 		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
-			m->killed[m->incarnation] = 1;	/* at a kill point */
+			m->killed[m->incarnation] = 1; /* at a kill point */
 			kills++;
 		} else {
 			assert_true(WIFEXITED(status));
@@ -499,8 +518,9 @@ static void test_chaos(void **state)
 	const char *env = getenv("CHAOS_TRIALS");
 	const char *seed_env = getenv("CHAOS_SEED");
 	int trials = env ? atoi(env) : 40, kills = 0;
-	unsigned int seed = seed_env ? (unsigned int)strtoul(seed_env, NULL, 0)
-				     : (unsigned int)getpid();
+	unsigned int seed = seed_env ?
+				    (unsigned int)strtoul(seed_env, NULL, 0) :
+				    (unsigned int)getpid();
 
 	hooks = pooter_test_point != NULL;
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,

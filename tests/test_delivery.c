@@ -202,7 +202,8 @@ static void test_thousand_rounds(void **state)
 	assert_int_equal(st.rounds_opened, MANY_ROUNDS);
 	assert_int_equal(st.rounds_resolved, MANY_ROUNDS);
 	assert_int_equal(st.rounds_timedout + st.rounds_cancelled +
-				 st.rounds_ownerdead, 0);
+				 st.rounds_ownerdead,
+			 0);
 	assert_int_equal(st.emits, MANY_ROUNDS * MANY_EMITTERS);
 	/* counted per round or per consumer, but counted */
 	assert_true(st.deliveries == MANY_ROUNDS ||
@@ -232,9 +233,9 @@ static void expect_delivery(struct h_peer *p, uint64_t round, int outcome,
 			 pooter_strerror(r.rc));
 	if (r.round != round || r.outcome != outcome || r.count != count)
 		fail_msg("peer %d: got round %llu outcome %d count %u, want "
-			 "round %llu outcome %d count %u", (int)p->pid,
-			 (unsigned long long)r.round, r.outcome, r.count,
-			 (unsigned long long)round, outcome, count);
+			 "round %llu outcome %d count %u",
+			 (int)p->pid, (unsigned long long)r.round, r.outcome,
+			 r.count, (unsigned long long)round, outcome, count);
 	assert_true(r.aligned);
 }
 
@@ -245,8 +246,8 @@ static void expect_nothing(struct h_peer *p)
 	h_peer_consume(p, 0, &r);
 	if (r.rc != -ETIMEDOUT)
 		fail_msg("peer %d: expected nothing more, consume gave %d "
-			 "round %llu", (int)p->pid, r.rc,
-			 (unsigned long long)r.round);
+			 "round %llu",
+			 (int)p->pid, r.rc, (unsigned long long)r.round);
 }
 
 static void consume_release(struct h_peer *p, uint64_t round, int outcome,
@@ -278,7 +279,7 @@ static void test_late_consumer(void **state)
 		assert_int_equal(round, i);
 	}
 	assert_int_equal(h_peer_join_consumer(&c, "c", 0), 0);
-	expect_nothing(&c);	/* rounds before it joined are not its */
+	expect_nothing(&c); /* rounds before it joined are not its */
 	for (i = 4; i <= 6; i++) {
 		assert_int_equal(h_peer_emit(&e, "later", &round), 0);
 		assert_int_equal(round, i);
@@ -329,7 +330,7 @@ static void test_ring_full_eagain(void **state)
 
 	assert_int_equal(h_peer_emit(&e, "r1", &round), 0);
 	assert_int_equal(round, 1);
-	expect_delivery(&c, 1, 0, 1);	/* and hold it */
+	expect_delivery(&c, 1, 0, 1); /* and hold it */
 	for (i = 2; i <= 3; i++) {
 		assert_int_equal(h_peer_emit(&e, "rN", &round), 0);
 		assert_int_equal(round, i);
@@ -440,7 +441,7 @@ static void test_hold_many_release_any_order(void **state)
 	assert_int_equal(h_peer_join_consumer(&c, "c", 0), 0);
 	for (i = 1; i <= 4; i++) {
 		assert_int_equal(h_peer_emit(&e, "x", NULL), 0);
-		expect_delivery(&c, i, 0, 1);	/* held, all four */
+		expect_delivery(&c, i, 0, 1); /* held, all four */
 	}
 	h_peer_consume(&c, 1000, &r);
 	assert_int_equal(r.rc, -ENOBUFS);
@@ -486,7 +487,8 @@ static void test_notices(void **state)
 	h_peer_start(&n, name);
 	h_peer_start(&p, name);
 	assert_int_equal(h_peer_join_consumer(&n, "notices",
-					      POOTER_CONSUMER_NOTICES), 0);
+					      POOTER_CONSUMER_NOTICES),
+			 0);
 	assert_int_equal(h_peer_join_consumer(&p, "plain", 0), 0);
 	assert_int_equal(h_peer_join_emitter(&a, "a", 0), 0);
 	assert_int_equal(h_peer_join_emitter(&e, "b", 0), 0);

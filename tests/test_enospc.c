@@ -63,7 +63,7 @@ static int enospc_child(void *arg)
 	/* 8 emitters x 64 KiB x 8 records is 4 MiB: no room */
 	err = pooter_broker_create("big", &big, &b);
 	C_EQ(err, -ENOSPC);
-	C_EQ(count_shm_files(), 0);	/* nothing half made is left */
+	C_EQ(count_shm_files(), 0); /* nothing half made is left */
 
 	/* 256 KiB fits; then somebody else takes every byte left */
 	C_EQ(pooter_broker_create("small", &small, &b), 0);
@@ -103,7 +103,7 @@ static void test_full_shm_is_enospc(void **state)
 	pid = h_spawn(enospc_child, NULL);
 	status = h_wait(pid, H_LONG_MS);
 	assert_true(status >= 0);
-	assert_true(WIFEXITED(status));	/* a SIGBUS would show here */
+	assert_true(WIFEXITED(status)); /* a SIGBUS would show here */
 	if (WEXITSTATUS(status) == SKIP_STATUS)
 		skip();
 	assert_int_equal(WEXITSTATUS(status), 0);

@@ -14,7 +14,7 @@
 
 #include "harness.h"
 
-#define LOCK_OFFSET 256		/* struct shm_lock, first in the state */
+#define LOCK_OFFSET 256 /* struct shm_lock, first in the state */
 #define PATIENCE_NS (10 * 1000000000ull)
 
 /* pid 1's identity token: pid in the low 22 bits, start time above */

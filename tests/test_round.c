@@ -71,9 +71,10 @@ static void expect_res(struct h_peer *p, int rc, uint64_t round,
 	assert_int_equal(r->op, H_OP_EMIT);
 	if (r->rc != rc || r->round != round)
 		fail_msg("peer %d: emit gave %d (%s) round %llu, expected %d "
-			 "round %llu", (int)p->pid, r->rc,
-			 pooter_strerror(r->rc), (unsigned long long)r->round,
-			 rc, (unsigned long long)round);
+			 "round %llu",
+			 (int)p->pid, r->rc, pooter_strerror(r->rc),
+			 (unsigned long long)r->round, rc,
+			 (unsigned long long)round);
 }
 
 /* --- resolution --------------------------------------------------------- */
@@ -129,7 +130,7 @@ static void test_three_resolve(void **state)
 	assert_int_equal(st.records_free, st.depth - 1);
 	h_peer_emit_async(&f.p[1], "b");
 	wait_emitted(&f, &st, 2);
-	assert_false(h_peer_pending(&f.p[0]));	/* still waiting */
+	assert_false(h_peer_pending(&f.p[0])); /* still waiting */
 	h_peer_emit_async(&f.p[2], "c");
 	for (i = 0; i < 3; i++)
 		expect_res(&f.p[i], 0, round, NULL);
@@ -168,8 +169,8 @@ static void test_timeout(void **state)
 		expect_res(&f.p[i], -ETIMEDOUT, round, &r);
 		if (r.t_end_ns < deadline)
 			fail_msg("peer %u got -ETIMEDOUT %.3f ms before the "
-				 "deadline", i,
-				 (double)(deadline - r.t_end_ns) / 1e6);
+				 "deadline",
+				 i, (double)(deadline - r.t_end_ns) / 1e6);
 		assert_true(r.t_end_ns <
 			    deadline + (uint64_t)H_SLACK_MS * H_NS_PER_MS);
 		assert_int_equal(r.st_round, round);
@@ -303,7 +304,7 @@ static void test_owner_dead(void **state)
 	wait_emitted(&f, &st, 2);
 	round = st.round;
 	t_kill = h_now_ns();
-	h_kill(f.p[2].pid);	/* owes its emit */
+	h_kill(f.p[2].pid); /* owes its emit */
 	for (i = 0; i < 2; i++) {
 		expect_res(&f.p[i], -EOWNERDEAD, round, &r);
 		assert_true(r.t_end_ns >= t_kill);
@@ -421,7 +422,7 @@ static void test_join_busy_and_wait(void **state)
 	uint64_t round, t_close, last_end;
 	struct fixture f;
 
-	setup(&f, &attr, 4, 2);	/* p[0], p[1] joined; p[2], p[3] not */
+	setup(&f, &attr, 4, 2); /* p[0], p[1] joined; p[2], p[3] not */
 	h_peer_emit_async(&f.p[0], "a");
 	wait_emitted(&f, &st, 1);
 	round = st.round;
@@ -440,8 +441,8 @@ static void test_join_busy_and_wait(void **state)
 	{
 		struct pooter_emitter *w;
 
-		assert_int_equal(pooter_emitter_join(f.b, "w", POOTER_JOIN_WAIT,
-						     &w), 0);
+		assert_int_equal(
+			pooter_emitter_join(f.b, "w", POOTER_JOIN_WAIT, &w), 0);
 		assert_int_equal(pooter_emitter_leave(w), 0);
 	}
 
@@ -462,7 +463,7 @@ static void test_join_busy_and_wait(void **state)
 	assert_int_equal(st.round_state, POOTER_ROUND_OPEN);
 	assert_int_equal(st.round, round);
 
-	t_close = h_now_ns();	/* the round cannot close before this */
+	t_close = h_now_ns(); /* the round cannot close before this */
 	h_peer_emit_async(&f.p[1], "b2");
 	h_peer_emit_async(&f.p[2], "c2");
 	expect_res(&f.p[0], 0, round, &r);
@@ -482,7 +483,8 @@ static void test_join_busy_and_wait(void **state)
 	assert_int_equal(rd.st_round, round);
 	assert_int_equal(rd.st_round_state, POOTER_ROUND_CLOSED);
 	/* ... and as soon as it did, not at its deadline */
-	assert_true(rd.t_end_ns < last_end + (uint64_t)H_SLACK_MS * H_NS_PER_MS);
+	assert_true(rd.t_end_ns <
+		    last_end + (uint64_t)H_SLACK_MS * H_NS_PER_MS);
 	assert_true(rd.t_end_ns < st.round_deadline_ns);
 
 	/* the waiter is a participant of the next round */
@@ -548,7 +550,8 @@ static void run_quorum_order(struct fixture *f, const char *order,
 			/* the set is fixed: nobody else gets in */
 			if (h_peer_join_emitter(extra, "q-extra", 0) != -EBUSY)
 				fail_msg("order %s: join into a fixed round "
-					 "not -EBUSY", order);
+					 "not -EBUSY",
+					 order);
 			qs->ebusy_checked++;
 		}
 	}
@@ -562,8 +565,8 @@ static void run_quorum_order(struct fixture *f, const char *order,
 			round = r.round;
 		if (r.round != round)
 			fail_msg("order %s: peers met in different rounds "
-				 "%llu and %llu", order,
-				 (unsigned long long)round,
+				 "%llu and %llu",
+				 order, (unsigned long long)round,
 				 (unsigned long long)r.round);
 	}
 	assert_int_equal(round, round_before + 1);
@@ -749,7 +752,7 @@ static void test_preempted_resolved(void **state)
 
 	t_cont = h_now_ns();
 	h_cont(f.p[0].pid);
-	expect_res(&f.p[0], 0, round, &r);	/* its own round's outcome */
+	expect_res(&f.p[0], 0, round, &r); /* its own round's outcome */
 	assert_true(r.t_end_ns >= t_cont);
 
 	/* and it is in step with the others */
@@ -852,7 +855,7 @@ static void test_signals_resolved(void **state)
 	expect_res(&f.p[1], 0, round, &r);
 	assert_int_equal(r.signals, 20);
 	h_stat(f.b, &st);
-	assert_int_equal(st.emits, 2);		/* never made twice */
+	assert_int_equal(st.emits, 2); /* never made twice */
 	assert_int_equal(st.rounds_opened, 1);
 	assert_int_equal(st.rounds_resolved, 1);
 	finish(&f);
@@ -908,7 +911,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_owner_dead, h_teardown),
 		cmocka_unit_test_teardown(test_dead_after_emitting, h_teardown),
 		cmocka_unit_test_teardown(test_operator_cancel, h_teardown),
-		cmocka_unit_test_teardown(test_name_reuse_after_death, h_teardown),
+		cmocka_unit_test_teardown(test_name_reuse_after_death,
+					  h_teardown),
 		cmocka_unit_test_teardown(test_join_busy_and_wait, h_teardown),
 		cmocka_unit_test_teardown(test_quorum, h_teardown),
 		cmocka_unit_test_teardown(test_quorum_free_running, h_teardown),

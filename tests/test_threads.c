@@ -39,8 +39,8 @@ static void *emitter_thread(void *arg)
 	if (res->err)
 		goto out;
 	for (int i = 0; i < ROUNDS; i++) {
-		snprintf(payload, sizeof(payload), "%s:%d", pooter_emitter_name(e),
-			 i);
+		snprintf(payload, sizeof(payload), "%s:%d",
+			 pooter_emitter_name(e), i);
 		res->err = pooter_emit(e, payload, strlen(payload) + 1, &round);
 		if (res->err || round <= last) {
 			res->err = res->err ? res->err : -EPROTO;

@@ -39,7 +39,7 @@
 #include <pooter.h>
 
 #define WORKERS 5
-#define M 100000ULL /* sum of squares of 1..M */
+#define M 100000ULL	       /* sum of squares of 1..M */
 #define ROUND_TIMEOUT_MS 10000 /* how long the slowest worker may take */
 #define CONSUME_TIMEOUT_MS 30000
 #define WATCHDOG_S 60 /* the whole example, whatever happens */
@@ -48,7 +48,7 @@
 struct report {
 	unsigned int worker;
 	uint64_t first, last; /* its slice of 1..M */
-	uint64_t sum; /* of the squares in the slice */
+	uint64_t sum;	      /* of the squares in the slice */
 };
 
 static char broker_name[POOTER_NAME_MAX + 1];

@@ -46,7 +46,7 @@
 #define STAGES 3
 #define STEPS 4
 #define ROUND_TIMEOUT_MS 10000 /* the slowest stage's step, and then some */
-#define WATCHDOG_S 60 /* the whole example, whatever happens */
+#define WATCHDOG_S 60	       /* the whole example, whatever happens */
 
 /* What a stage contributes to a round: its result for the step. */
 struct step_result {

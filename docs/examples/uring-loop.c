@@ -26,7 +26,7 @@
  *   cc -o uring-loop uring-loop.c $(pkg-config --cflags --libs pooter liburing)
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* timerfd, liburing */
+#define _GNU_SOURCE /* timerfd, liburing */
 #endif
 
 #include <errno.h>
@@ -42,17 +42,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <liburing.h>	/* before pooter.h: the async API takes its types */
+#include <liburing.h> /* before pooter.h: the async API takes its types */
 #include <pooter.h>
 
 #define TICK_MS 100
-#define TIMEOUT_1_MS 10000	/* broker 1: its partner emits long before */
-#define TIMEOUT_2_MS 300	/* broker 2: its partner never emits */
-#define READINGS 5		/* rounds the producer emits in broker 3 */
+#define TIMEOUT_1_MS 10000 /* broker 1: its partner emits long before */
+#define TIMEOUT_2_MS 300   /* broker 2: its partner never emits */
+#define READINGS 5	   /* rounds the producer emits in broker 3 */
 #define PRODUCER_PERIOD_MS 120
 #define CONSUME_TIMEOUT_MS 10000
-#define WATCHDOG_S 30		/* the whole example, whatever happens */
-#define EXIT_SKIP 77		/* what test harnesses call "skipped" */
+#define WATCHDOG_S 30 /* the whole example, whatever happens */
+#define EXIT_SKIP 77  /* what test harnesses call "skipped" */
 
 enum { PARTNER, SILENT, PRODUCER, NCHILDREN };
 
@@ -153,7 +153,8 @@ static int child_main(unsigned int which, int ready_fd, int go_fd)
 		err = pooter_emit(e, "partner-1 is in", 16, &round);
 		if (err)
 			fprintf(stderr, "partner-1: round %llu: %s\n",
-				(unsigned long long)round, pooter_strerror(err));
+				(unsigned long long)round,
+				pooter_strerror(err));
 		break;
 	case SILENT:
 		/* joined, so a participant, but never emits: a stuck peer */
@@ -185,7 +186,7 @@ static int child_main(unsigned int which, int ready_fd, int go_fd)
  */
 struct source {
 	const char *label;
-	struct pooter_ticket ticket;	/* a round wait */
+	struct pooter_ticket ticket; /* a round wait */
 	bool settled;
 };
 
@@ -194,9 +195,9 @@ struct loop {
 	uint64_t t0;
 	struct source round1, round2, consume3, tick;
 	struct pooter_consumer *consumer;
-	unsigned int delivered;		/* rounds of broker 3 so far */
+	unsigned int delivered; /* rounds of broker 3 so far */
 	int timer_fd;
-	uint64_t expirations;		/* the timerfd read's buffer */
+	uint64_t expirations; /* the timerfd read's buffer */
 	unsigned int ticks;
 	int failed;
 };
@@ -224,9 +225,8 @@ static void prep_tick(struct loop *l)
 
 static int prep_consume(struct loop *l)
 {
-	int ret = pooter_prep_consume_wait(&l->ring, l->consumer,
-					   CONSUME_TIMEOUT_MS,
-					   ud(&l->consume3));
+	int ret = pooter_prep_consume_wait(
+		&l->ring, l->consumer, CONSUME_TIMEOUT_MS, ud(&l->consume3));
 
 	if (ret < 0)
 		fprintf(stderr, "pooter_prep_consume_wait: %s (%s)\n",
@@ -252,7 +252,7 @@ static void on_round(struct loop *l, struct source *s,
 	int ret = pooter_round_complete(&l->ring, &s->ticket, cqe);
 
 	if (ret == 0)
-		return;		/* re-armed on the ring: the next submit */
+		return; /* re-armed on the ring: the next submit */
 	if (ret < 0) {
 		fprintf(stderr, "%s: pooter_round_complete: %s\n", s->label,
 			pooter_strerror(ret));
@@ -268,8 +268,8 @@ static void on_round(struct loop *l, struct source *s,
 		printf("[%s] round %llu timed out (at %llu ms)\n", s->label,
 		       (unsigned long long)s->ticket.round, since(l));
 	else
-		printf("[%s] round %llu cancelled: %s (at %llu ms)\n",
-		       s->label, (unsigned long long)s->ticket.round,
+		printf("[%s] round %llu cancelled: %s (at %llu ms)\n", s->label,
+		       (unsigned long long)s->ticket.round,
 		       pooter_strerror(s->ticket.outcome), since(l));
 }
 
@@ -281,7 +281,7 @@ static void on_delivery(struct loop *l, const struct io_uring_cqe *cqe)
 
 	ret = pooter_consume_complete(&l->ring, l->consumer, cqe, &d);
 	if (ret == 0)
-		return;		/* re-armed */
+		return; /* re-armed */
 	if (ret < 0) {
 		fprintf(stderr, "[broker-3] no delivery: %s\n",
 			pooter_strerror(ret));
@@ -292,8 +292,10 @@ static void on_delivery(struct loop *l, const struct io_uring_cqe *cqe)
 	r = d->payloads[0].data;
 	if (d->count != 1 || d->payloads[0].len != sizeof(*r) ||
 	    d->round != l->delivered + 1 || r->seq != d->round) {
-		fprintf(stderr, "[broker-3] unexpected delivery of round "
-			"%llu\n", (unsigned long long)d->round);
+		fprintf(stderr,
+			"[broker-3] unexpected delivery of round "
+			"%llu\n",
+			(unsigned long long)d->round);
 		l->failed = 1;
 	} else {
 		printf("[broker-3] delivery round %llu: %s says reading %u "
@@ -314,8 +316,8 @@ static void on_delivery(struct loop *l, const struct io_uring_cqe *cqe)
 
 static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 {
-	struct source *s = (struct source *)(uintptr_t)(cqe->user_data &
-							~POOTER_CQE_AUX);
+	struct source *s =
+		(struct source *)(uintptr_t)(cqe->user_data & ~POOTER_CQE_AUX);
 
 	/*
 	 * The link timeout of a pooter wait completes too, tagged: it says
@@ -337,8 +339,8 @@ static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 
 static bool done(struct loop *l)
 {
-	return l->failed || (l->round1.settled && l->round2.settled &&
-			     l->consume3.settled);
+	return l->failed ||
+	       (l->round1.settled && l->round2.settled && l->consume3.settled);
 }
 
 static int run(struct loop *l, struct pooter_emitter *e1,
@@ -452,7 +454,8 @@ int main(void)
 	err = pooter_uring_supported();
 	if (err) {
 		printf("uring-loop: skipped: the io_uring API is unavailable "
-		       "here: %s\n", pooter_last_error());
+		       "here: %s\n",
+		       pooter_last_error());
 		return EXIT_SKIP;
 	}
 	err = io_uring_queue_init(16, &l.ring, 0);
@@ -522,9 +525,9 @@ int main(void)
 
 	l.t0 = now_ms();
 	bad = run(&l, e1, e2, &go[1]);
-	if (!bad && (l.round1.ticket.outcome != 0 ||
-		     l.round2.ticket.outcome != -ETIMEDOUT ||
-		     l.delivered != READINGS))
+	if (!bad &&
+	    (l.round1.ticket.outcome != 0 ||
+	     l.round2.ticket.outcome != -ETIMEDOUT || l.delivered != READINGS))
 		bad = 1;
 
 out_children:
@@ -575,7 +578,7 @@ out:
 		return 1;
 	}
 	printf("uring-loop: %u ticks; broker 1 resolved, broker 2 timed out, "
-	       "%d readings from broker 3, all on one ring\n", l.ticks,
-	       READINGS);
+	       "%d readings from broker 3, all on one ring\n",
+	       l.ticks, READINGS);
 	return 0;
 }

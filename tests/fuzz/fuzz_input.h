@@ -42,7 +42,7 @@ enum fuzz_region {
 	R_EMITTER = 2,
 	R_CONSUMER = 3,
 	R_RECORD = 4,
-	R_ENTRY = 5, /* index: record + F_DEPTH * entry */
+	R_ENTRY = 5,   /* index: record + F_DEPTH * entry */
 	R_PAYLOAD = 6, /* index: record + F_DEPTH * payload */
 	R_ANY = 7,
 };

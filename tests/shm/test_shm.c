@@ -52,7 +52,7 @@ struct jv {
 	enum jtype type;
 	bool b;
 	double num;
-	char *str; /* J_STR: decoded, NUL-terminated */
+	char *str;  /* J_STR: decoded, NUL-terminated */
 	size_t len; /* J_STR: bytes; J_ARR, J_OBJ: items */
 	struct jv *items;
 	char **keys; /* J_OBJ */
@@ -452,7 +452,7 @@ struct shm_proc {
 	pid_t pid;
 	int out; /* its stdout */
 	int err; /* its stderr */
-	int in; /* its stdin, or -1 */
+	int in;	 /* its stdin, or -1 */
 };
 
 struct shm_exec {

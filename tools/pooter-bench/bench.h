@@ -41,31 +41,31 @@ static inline void cpu_relax(void)
 
 /* What one child reports, written by the child only. */
 struct child_slot {
-	uint64_t go_ns;		/* left the start line */
-	uint64_t mark_ns;	/* workload's own mark (consumer: last round in hand) */
-	uint64_t done_ns;	/* timed part over */
-	uint64_t utime_ns;	/* CPU over the timed part */
+	uint64_t go_ns;	  /* left the start line */
+	uint64_t mark_ns; /* workload's own mark (consumer: last round in hand) */
+	uint64_t done_ns;  /* timed part over */
+	uint64_t utime_ns; /* CPU over the timed part */
 	uint64_t stime_ns;
-	uint64_t nvcsw;		/* context switches over the timed part */
+	uint64_t nvcsw; /* context switches over the timed part */
 	uint64_t nivcsw;
-	uint64_t count;		/* iterations completed */
-	int32_t err;		/* 0, or what went wrong (negative errno) */
+	uint64_t count; /* iterations completed */
+	int32_t err;	/* 0, or what went wrong (negative errno) */
 	char msg[200];
 } __attribute__((aligned(64)));
 
 struct team {
 	unsigned int n;
 	pid_t *pids;
-	struct child_slot *slots;	/* n, MAP_SHARED */
-	int ready_rd, ready_wr;		/* children -> parent: one byte each */
-	int go_rd, go_wr;		/* parent closes go_wr: start */
-	uint64_t start_ns;		/* parent's clock at the start */
-	uint64_t end_ns;		/* parent's clock when all were reaped */
-	uint64_t busy_ns;		/* CPU busy machine-wide (/proc/stat), start..end */
+	struct child_slot *slots; /* n, MAP_SHARED */
+	int ready_rd, ready_wr;	  /* children -> parent: one byte each */
+	int go_rd, go_wr;	  /* parent closes go_wr: start */
+	uint64_t start_ns;	  /* parent's clock at the start */
+	uint64_t end_ns;	  /* parent's clock when all were reaped */
+	uint64_t busy_ns; /* CPU busy machine-wide (/proc/stat), start..end */
 	bool busy_known;
 	/* child-local: the snapshot taken at the start line */
 	uint64_t cpu_u0, cpu_s0, csw_v0, csw_i0;
-	char err[256];			/* the first failure, for the parent */
+	char err[256]; /* the first failure, for the parent */
 };
 
 /*
@@ -115,27 +115,27 @@ struct run_result {
 	char err[256];
 	unsigned int procs;
 	uint64_t rounds;
-	double wall_ns;			/* start -> last participant done (see workloads.c) */
+	double wall_ns; /* start -> last participant done (see workloads.c) */
 	double rounds_per_s;
 	double ns_per_round;
-	struct latency lat;		/* per emit (pooter) / per wait (barrier) */
-	double cpu_ns_per_round;	/* user + sys, every participant */
+	struct latency lat;	 /* per emit (pooter) / per wait (barrier) */
+	double cpu_ns_per_round; /* user + sys, every participant */
 	double user_ns_per_round;
 	double sys_ns_per_round;
-	double vcsw_per_round;		/* voluntary context switches: sleeps */
+	double vcsw_per_round; /* voluntary context switches: sleeps */
 	double ivcsw_per_round;
-	double background_pct;		/* see team_background_pct() */
+	double background_pct; /* see team_background_pct() */
 };
 
 struct pingpong_result {
 	bool ok;
 	char err[256];
 	uint64_t iters;
-	double rt_ns;			/* one round trip: A -> B -> A */
-	double handoff_ns;		/* one way: rt / 2 */
-	double cpu_ns_per_rt;		/* both processes */
+	double rt_ns;	      /* one round trip: A -> B -> A */
+	double handoff_ns;    /* one way: rt / 2 */
+	double cpu_ns_per_rt; /* both processes */
 	double vcsw_per_rt;
-	bool pinned;			/* spin: the two ran on two CPUs */
+	bool pinned; /* spin: the two ran on two CPUs */
 	double background_pct;
 };
 

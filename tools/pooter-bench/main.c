@@ -39,7 +39,7 @@ struct opts {
 	uint64_t rounds;
 	unsigned int payload, depth, timeout_ms, repeat, watchdog_s;
 	uint64_t pp_iters;
-	int max_background; /* retake runs busier than this %; -1: never */
+	int max_background;   /* retake runs busier than this %; -1: never */
 	unsigned int retakes; /* runs retaken for it */
 	bool json, baselines, progress;
 };

@@ -123,11 +123,13 @@ int main(int argc, char **argv)
 		}
 	}
 	if (trials < 1 || timeout_ms < 1000) {
-		fprintf(stderr, "pooter-death-latency: need -n >= 1, -t >= 1000\n");
+		fprintf(stderr,
+			"pooter-death-latency: need -n >= 1, -t >= 1000\n");
 		return 64;
 	}
-	path = pooter_uring_supported() == 0 ? "io_uring (pidfd polls)"
-					     : "futex(2) with liveness re-checks";
+	path = pooter_uring_supported() == 0 ?
+		       "io_uring (pidfd polls)" :
+		       "futex(2) with liveness re-checks";
 	lat = calloc((size_t)trials, sizeof(*lat));
 	if (!lat)
 		return 1;
@@ -182,9 +184,10 @@ int main(int argc, char **argv)
 	qsort(lat, (size_t)trials, sizeof(*lat), cmp_u64);
 	{
 		double p50 = lat[trials / 2] / 1e6;
-		double p99 = lat[(trials * 99) / 100 < trials
-					 ? (trials * 99) / 100
-					 : trials - 1] / 1e6;
+		double p99 =
+			lat[(trials * 99) / 100 < trials ? (trials * 99) / 100 :
+							   trials - 1] /
+			1e6;
 		double max = lat[trials - 1] / 1e6;
 
 		if (json)

@@ -46,11 +46,11 @@
 
 #include <pooter.h>
 
-#define ROUND_TIMEOUT_MS 1000 /* the original's Broker(timeout=1.0) */
+#define ROUND_TIMEOUT_MS 1000	 /* the original's Broker(timeout=1.0) */
 #define SECOND_EMIT_DELAY_MS 300 /* the original's asyncio.sleep(0.3) */
-#define STEP_TIMEOUT_MS 10000 /* longest wait for any one report */
-#define LATE_SLACK_MS 2000 /* how late a deadline may be noticed */
-#define WATCHDOG_S 60 /* the whole demo, whatever happens */
+#define STEP_TIMEOUT_MS 10000	 /* longest wait for any one report */
+#define LATE_SLACK_MS 2000	 /* how late a deadline may be noticed */
+#define WATCHDOG_S 60		 /* the whole demo, whatever happens */
 
 enum actor {
 	DEMO,
@@ -80,21 +80,21 @@ static const char *const actor_word[NR_ACTORS] = {
 
 /* Commands, one byte each, from the demo to one child. */
 enum {
-	CMD_OPEN = 'O', /* open the broker (consumers: and join) */
-	CMD_JOIN = 'J', /* emitters: pooter_emitter_join() */
-	CMD_EMIT = 'E', /* emitters: pooter_emit() and wait */
-	CMD_STAT = 'S', /* say how the last round ended */
+	CMD_OPEN = 'O',	 /* open the broker (consumers: and join) */
+	CMD_JOIN = 'J',	 /* emitters: pooter_emitter_join() */
+	CMD_EMIT = 'E',	 /* emitters: pooter_emit() and wait */
+	CMD_STAT = 'S',	 /* say how the last round ended */
 	CMD_LEAVE = 'L', /* leave, close and exit */
 };
 
 enum report_kind {
-	REPORT_READY, /* opened the broker (consumers: and joined) */
-	REPORT_JOINED, /* err: pooter_emitter_join() */
-	REPORT_OUTCOME, /* err, round, elapsed_ms: pooter_emit() */
-	REPORT_DELIVERY, /* err: outcome; round; text: payloads */
+	REPORT_READY,	   /* opened the broker (consumers: and joined) */
+	REPORT_JOINED,	   /* err: pooter_emitter_join() */
+	REPORT_OUTCOME,	   /* err, round, elapsed_ms: pooter_emit() */
+	REPORT_DELIVERY,   /* err: outcome; round; text: payloads */
 	REPORT_LAST_ROUND, /* err: outcome; round: pooter_broker_stat() */
-	REPORT_LEFT, /* err: pooter_*_leave() */
-	REPORT_FAILED, /* text: what went wrong */
+	REPORT_LEFT,	   /* err: pooter_*_leave() */
+	REPORT_FAILED,	   /* text: what went wrong */
 	NR_REPORT_KINDS,
 };
 

@@ -28,30 +28,30 @@
  * documents this table: keep them in step.
  */
 enum shm_exit {
-	SHM_EXIT_OK = 0, /* resolved, or the command did its work */
-	SHM_EXIT_TIMEDOUT = 1, /* ETIMEDOUT: deadline, or consume --timeout */
-	SHM_EXIT_CANCELED = 2, /* ECANCELED: operator, or a member left */
+	SHM_EXIT_OK = 0,	/* resolved, or the command did its work */
+	SHM_EXIT_TIMEDOUT = 1,	/* ETIMEDOUT: deadline, or consume --timeout */
+	SHM_EXIT_CANCELED = 2,	/* ECANCELED: operator, or a member left */
 	SHM_EXIT_OWNERDEAD = 3, /* EOWNERDEAD: a participant died */
-	SHM_EXIT_RINGFULL = 4, /* EAGAIN: no ring record for a whole timeout */
-	SHM_EXIT_NOROUND = 5, /* cancel: no round was open */
-	SHM_EXIT_USAGE = 64, /* EX_USAGE: command line, name, range */
-	SHM_EXIT_DATAERR = 65, /* EX_DATAERR: EPROTO, EMSGSIZE, problems */
-	SHM_EXIT_NOINPUT = 66, /* EX_NOINPUT: --file cannot be read */
+	SHM_EXIT_RINGFULL = 4,	/* EAGAIN: no ring record for a whole timeout */
+	SHM_EXIT_NOROUND = 5,	/* cancel: no round was open */
+	SHM_EXIT_USAGE = 64,	/* EX_USAGE: command line, name, range */
+	SHM_EXIT_DATAERR = 65,	/* EX_DATAERR: EPROTO, EMSGSIZE, problems */
+	SHM_EXIT_NOINPUT = 66,	/* EX_NOINPUT: --file cannot be read */
 	SHM_EXIT_UNAVAILABLE = 69, /* EX_UNAVAILABLE: ENOENT, EXDEV */
-	SHM_EXIT_SOFTWARE = 70, /* EX_SOFTWARE: the library said nonsense */
-	SHM_EXIT_OSERR = 71, /* EX_OSERR: any other system error */
-	SHM_EXIT_CANTCREAT = 73, /* EX_CANTCREAT: EEXIST */
-	SHM_EXIT_IOERR = 74, /* EX_IOERR: writing the output failed */
-	SHM_EXIT_TEMPFAIL = 75, /* EX_TEMPFAIL: EBUSY, ENOSPC */
-	SHM_EXIT_NOPERM = 77, /* EX_NOPERM: EACCES, EPERM */
+	SHM_EXIT_SOFTWARE = 70,	   /* EX_SOFTWARE: the library said nonsense */
+	SHM_EXIT_OSERR = 71,	   /* EX_OSERR: any other system error */
+	SHM_EXIT_CANTCREAT = 73,   /* EX_CANTCREAT: EEXIST */
+	SHM_EXIT_IOERR = 74,	   /* EX_IOERR: writing the output failed */
+	SHM_EXIT_TEMPFAIL = 75,	   /* EX_TEMPFAIL: EBUSY, ENOSPC */
+	SHM_EXIT_NOPERM = 77,	   /* EX_NOPERM: EACCES, EPERM */
 };
 
 struct shm_cmd {
 	const char *name;
 	int (*run)(const struct shm_cmd *cmd, int argc, char **argv);
 	const char *synopsis; /* arguments, for the one-line usage */
-	const char *summary; /* one line, for pooter-shm --help */
-	const char *help; /* the options, for pooter-shm CMD --help */
+	const char *summary;  /* one line, for pooter-shm --help */
+	const char *help;     /* the options, for pooter-shm CMD --help */
 };
 
 /* main.c */
