@@ -160,8 +160,10 @@ int broker_lock(struct pooter_broker *b)
 		 * reads waiters; we raised waiters and then read owner, so
 		 * one of us sees the other.
 		 */
-		if (owner != 0)
-			futex_wait_abs(&l->seq, seq, check_at);
+		/* a sleep that ran to its end: the check is due, on any clock */
+		if (owner != 0 &&
+		    futex_wait_abs(&l->seq, seq, check_at) == -ETIMEDOUT)
+			check_at = now;
 		__atomic_fetch_sub(&l->waiters, 1, __ATOMIC_SEQ_CST);
 	}
 	TEST_POINT("locked");
