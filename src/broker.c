@@ -487,7 +487,7 @@ POOTER_API int pooter_broker_set_timeout(struct pooter_broker *b,
 	if (timeout_ms == 0 || timeout_ms > POOTER_TIMEOUT_MAX_MS)
 		return set_error(-EINVAL, "timeout %u ms, allowed 1..%u",
 				 timeout_ms, POOTER_TIMEOUT_MAX_MS);
-	err = broker_enter(b);
+	err = broker_enter(b, NULL);
 	if (err)
 		return err;
 	WRITE_ONCE(b->st->stats.timeout_ms, timeout_ms);
@@ -593,10 +593,9 @@ POOTER_API int pooter_broker_stat(struct pooter_broker *b,
 
 	if (!st)
 		return set_error(-EINVAL, "stat buffer is NULL");
-	err = broker_enter(b);
+	err = broker_enter(b, &v);
 	if (err)
 		return err;
-	err = round_load(b, &v);
 	timeout = READ_ONCE(b->st->stats.timeout_ms);
 	if (!err && (timeout == 0 || timeout > POOTER_TIMEOUT_MAX_MS))
 		err = set_error(-EPROTO,
@@ -654,10 +653,9 @@ POOTER_API int pooter_broker_foreach_member(
 	infos = calloc(n ? n : 1, sizeof(*infos));
 	if (!infos)
 		return -ENOMEM;
-	err = broker_enter(b);
+	err = broker_enter(b, &v);
 	if (err)
 		goto out;
-	err = round_load(b, &v);
 	for (uint32_t i = 0; !err && i < b->max_emitters; i++) {
 		struct shm_emitter *e = shm_emitter(b, i);
 		struct pooter_member_info *m = &infos[count];
@@ -723,7 +721,7 @@ POOTER_API int pooter_broker_foreach_record(
 	infos = calloc(b->depth, sizeof(*infos));
 	if (!infos)
 		return -ENOMEM;
-	err = broker_enter(b);
+	err = broker_enter(b, NULL);
 	if (err)
 		goto out;
 	for (uint32_t i = 0; i < b->depth; i++) {

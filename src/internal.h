@@ -311,7 +311,8 @@ void txn_set(struct pooter_broker *b, uint64_t *word, uint64_t val);
 void txn_clear_bits(struct pooter_broker *b, uint64_t *word, uint64_t mask);
 void txn_commit(struct pooter_broker *b);
 int broker_enforce_overdue(struct pooter_broker *b);
-int broker_enter(struct pooter_broker *b);
+struct round_view;
+int broker_enter(struct pooter_broker *b, struct round_view *v);
 
 /* --- round.c --- */
 
@@ -330,7 +331,8 @@ struct round_view {
 int round_load(struct pooter_broker *b, struct round_view *v);
 void round_decide(struct pooter_broker *b, const struct round_view *v,
 		  enum shm_outcome code);
-int round_enforce_deadline(struct pooter_broker *b, uint64_t now);
+int round_enforce_deadline(struct pooter_broker *b, uint64_t now,
+			   struct round_view *v);
 bool emitter_owes(struct pooter_broker *b, uint32_t slot,
 		  const struct round_view *v);
 int outcome_errno(enum shm_outcome code);

@@ -239,10 +239,12 @@ void txn_commit(struct pooter_broker *b)
 
 /*
  * Every call that touches the broker starts here: take the lock, then
- * enforce a deadline nobody enforced.
+ * enforce a deadline nobody enforced.  *v (if not NULL) gets the round as
+ * it then stands, read and checked once for the caller.
  */
-int broker_enter(struct pooter_broker *b)
+int broker_enter(struct pooter_broker *b, struct round_view *v)
 {
+	struct round_view local;
 	int err = broker_check_handle(b);
 
 	if (err)
@@ -250,7 +252,7 @@ int broker_enter(struct pooter_broker *b)
 	err = broker_lock(b);
 	if (err)
 		return err;
-	err = round_enforce_deadline(b, now_ns());
+	err = round_enforce_deadline(b, now_ns(), v ? v : &local);
 	if (err < 0) {
 		broker_unlock(b);
 		return err;
@@ -278,7 +280,7 @@ int broker_enforce_overdue(struct pooter_broker *b)
 	    (!(load_acquire(&r->word) & 1) ||
 	     now_ns() < READ_ONCE(r->deadline_ns)))
 		return 0;
-	err = broker_enter(b);
+	err = broker_enter(b, NULL);
 	if (!err)
 		broker_unlock(b);
 	return err;

@@ -190,12 +190,9 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 		uint64_t until;
 		uint32_t ctl;
 
-		err = broker_enter(b);
+		err = broker_enter(b, &v);
 		if (err)
 			goto err_free;
-		err = round_load(b, &v);
-		if (err)
-			goto err_unlock;
 		if (!v.open || !v.fixed)
 			break;
 		if (!(flags & POOTER_JOIN_WAIT)) {
@@ -211,7 +208,7 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 		until = now_ns() + LIVENESS_PERIOD_NS;
 		futex_sleep(&r->ctl, ctl,
 			    v.deadline_ns < until ? v.deadline_ns : until);
-		err = broker_enter(b);
+		err = broker_enter(b, NULL);
 		if (err)
 			goto err_free;
 		members_reap_dead(b, true, false);
@@ -273,7 +270,7 @@ POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
 		return -EINVAL;
 	b = em->broker;
 	uring_cancel_armed(&em->armed);
-	err = broker_enter(b);
+	err = broker_enter(b, NULL);
 	if (!err) {
 		if (READ_ONCE(shm_emitter(b, em->slot)->owner) == b->token)
 			emitter_remove(b, em->slot, SHM_CANCELED);
@@ -329,7 +326,7 @@ POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
 	if (err)
 		goto err_free;
 
-	err = broker_enter(b);
+	err = broker_enter(b, NULL);
 	if (err)
 		goto err_free;
 	slot = slot_find(b, false, c->name);
@@ -371,7 +368,7 @@ POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
 		return -EINVAL;
 	b = c->broker;
 	uring_cancel_armed(&c->armed);
-	err = broker_enter(b);
+	err = broker_enter(b, NULL);
 	if (!err) {
 		if (READ_ONCE(shm_consumer(b, c->slot)->owner) == b->token)
 			consumer_reap(b, c->slot);
@@ -384,7 +381,7 @@ POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
 
 POOTER_API int pooter_broker_gc(struct pooter_broker *b)
 {
-	int err = broker_enter(b);
+	int err = broker_enter(b, NULL);
 	int n;
 
 	if (err)

@@ -175,16 +175,16 @@ void round_decide(struct pooter_broker *b, const struct round_view *v,
 	round_finish(b, &d);
 }
 
-int round_enforce_deadline(struct pooter_broker *b, uint64_t now)
+/* Lock held.  *v is the round as it stands after the enforcement. */
+int round_enforce_deadline(struct pooter_broker *b, uint64_t now,
+			   struct round_view *v)
 {
-	struct round_view v;
-	int err = round_load(b, &v);
+	int err = round_load(b, v);
 
-	if (err)
+	if (err || !v->open || now < v->deadline_ns)
 		return err;
-	if (v.open && now >= v.deadline_ns)
-		round_decide(b, &v, SHM_TIMEDOUT);
-	return 0;
+	round_decide(b, v, SHM_TIMEDOUT);
+	return round_load(b, v);
 }
 
 /*
@@ -377,7 +377,7 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 		}
 		now = now_ns();
 		if (now >= deadline_ns || now >= next_check) {
-			err = broker_enter(b);
+			err = broker_enter(b, NULL);
 			if (err)
 				return err;
 			if (now >= next_check) {
@@ -458,7 +458,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 	for (;;) {
 		uint32_t space_seq;
 
-		err = broker_enter(b);
+		err = broker_enter(b, &v);
 		if (err)
 			return err;
 		if (READ_ONCE(slot->owner) != b->token) {
@@ -469,9 +469,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 		}
 		/* read before looking for a record, so no release is missed */
 		space_seq = futex_value(&b->st->round.space);
-		err = round_load(b, &v);
-		if (!err && !v.open)
-			err = round_open(b, &v, now_ns());
+		err = v.open ? 0 : round_open(b, &v, now_ns());
 		if (err != -EAGAIN)
 			break;
 		if (!wait_space) {
@@ -602,11 +600,10 @@ POOTER_API int pooter_round_cancel(struct pooter_broker *b)
 	struct round_view v;
 	int err;
 
-	err = broker_enter(b);
+	err = broker_enter(b, &v);
 	if (err)
 		return err;
-	err = round_load(b, &v);
-	if (!err && !v.open)
+	if (!v.open)
 		err = set_error(-ENOENT, "broker %s: no round is open",
 				b->name);
 	if (!err)

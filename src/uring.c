@@ -476,7 +476,7 @@ POOTER_API int pooter_round_complete(struct io_uring *ring,
 		now = now_ns();
 		if (now >= t->deadline_ns || now >= t->priv_next_check) {
 			/* enforces the deadline: this waiter cancels the round */
-			err = broker_enter(b);
+			err = broker_enter(b, NULL);
 			if (err) {
 				t->outcome = err;
 				goto settled;
@@ -516,7 +516,7 @@ static int consume_arm(struct io_uring *ring, struct pooter_consumer *c,
 	uint32_t seq;
 	int err, ret;
 
-	err = broker_enter(b);
+	err = broker_enter(b, NULL);
 	if (err)
 		return err;
 	/* read before looking, so a publication after it fails the wait */
