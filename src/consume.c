@@ -130,6 +130,7 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 
 	for (;;) {
 		uint64_t received, now, until;
+		struct wait_plan plan;
 		uint32_t seq;
 		int i;
 
@@ -168,8 +169,8 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		now = now_ns();
 		if (timeout_ms == 0 || now >= deadline)
 			return -ETIMEDOUT;
-		spin_while(&b->st->round.pub, seq, spin_budget(b));
-		if (futex_value(&b->st->round.pub) != seq)
+		wait_plan(b, &plan);
+		if (wait_while(&b->st->round.pub, seq, &plan, deadline))
 			continue;
 		/* wake now and then to enforce deadlines nobody else does */
 		until = now + LIVENESS_PERIOD_NS;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,6 +74,8 @@ struct pooter_broker {
 	struct pidfd_cache *pidfds;
 	struct io_uring *wait_ring; /* private, for blocking waits */
 	bool unwatched;		    /* a participant had no pidfd */
+	uint64_t plan_until;	    /* members counted until then (atomic) */
+	uint32_t plan_members;	    /* for wait_plan() (atomic) */
 	char name[SHM_NAME_LEN];
 };
 
@@ -264,23 +267,55 @@ static inline int futex_sleep(uint32_t *word, uint32_t val, uint64_t abs_ns)
 }
 
 /*
- * Spin while *word holds val, for at most budget_ns: when the event comes
- * within microseconds, a sleep and a wake cost more than the wait.
+ * How a waiter waits for a word to change before it sleeps on it: a sleep
+ * costs the waker a syscall and the sleeper a trip through the scheduler (on
+ * a virtual machine, tens of microseconds to get an idle CPU going), while
+ * most waits end within microseconds.  See wait_plan() for the choice.
  */
-static inline bool spin_while(uint32_t *word, uint32_t val, uint64_t budget_ns)
-{
-	uint64_t start;
+struct wait_plan {
+	uint64_t spin_ns;  /* busy-wait this long, */
+	uint64_t yield_ns; /* then hand the CPU to others this long */
+};
 
-	if (!budget_ns)
+/*
+ * Wait while *word holds val, as plan says but not past CLOCK_MONOTONIC
+ * until_ns; true once it changed, false when the plan ran out (the caller
+ * then sleeps, or enforces the deadline).
+ */
+static inline bool wait_while(uint32_t *word, uint32_t val,
+			      const struct wait_plan *plan, uint64_t until_ns)
+{
+	uint64_t now, spin_end, yield_end;
+
+	if (futex_value(word) != val)
+		return true;
+	if (!plan->spin_ns && !plan->yield_ns)
 		return false;
-	start = now_ns();
-	do {
+	now = now_ns();
+	spin_end = now + plan->spin_ns;
+	yield_end = spin_end + plan->yield_ns;
+	if (spin_end > until_ns)
+		spin_end = until_ns;
+	if (yield_end > until_ns)
+		yield_end = until_ns;
+	while (now < spin_end) {
 		for (int i = 0; i < 64; i++) {
 			if (futex_value(word) != val)
 				return true;
 			cpu_relax();
 		}
-	} while (now_ns() - start < budget_ns);
+		now = now_ns();
+	}
+	while (now < yield_end) {
+		/* each yield is a trip through the scheduler: read the
+		 * clock every few, not after each */
+		for (int i = 0; i < 8; i++) {
+			sched_yield();
+			if (futex_value(word) != val)
+				return true;
+		}
+		now = now_ns();
+	}
 	return false;
 }
 
@@ -342,7 +377,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 		     bool wait_space, struct round_view *v, bool *decided);
 int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
 
-uint64_t spin_budget(struct pooter_broker *b);
+void wait_plan(struct pooter_broker *b, struct wait_plan *plan);
 
 /* --- uring.c --- */
 enum wait_event {
