@@ -169,7 +169,7 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		now = now_ns();
 		if (timeout_ms == 0 || now >= deadline)
 			return -ETIMEDOUT;
-		wait_plan(b, &plan);
+		wait_plan_delivery(c, &plan);
 		if (wait_while(&b->st->round.pub, seq, &plan, deadline))
 			continue;
 		/* wake now and then to enforce deadlines nobody else does */

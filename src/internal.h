@@ -76,6 +76,7 @@ struct pooter_broker {
 	bool unwatched;		    /* a participant had no pidfd */
 	uint64_t plan_until;	    /* members counted until then (atomic) */
 	uint32_t plan_members;	    /* for wait_plan() (atomic) */
+	uint32_t plan_emitters;	    /* of plan_members (atomic) */
 	char name[SHM_NAME_LEN];
 };
 
@@ -378,6 +379,9 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
 
 void wait_plan(struct pooter_broker *b, struct wait_plan *plan);
+void wait_plan_outcome(struct pooter_emitter *em, uint64_t k,
+		       struct wait_plan *plan);
+void wait_plan_delivery(struct pooter_consumer *c, struct wait_plan *plan);
 
 /* --- uring.c --- */
 enum wait_event {

@@ -164,7 +164,8 @@ struct shm_emitter {
 	uint64_t emit_round; /* last round it emitted in */
 	uint64_t result;     /* (round << 8) | code, copied for late waiters */
 	char name[SHM_NAME_LEN];
-	uint8_t reserved[128 - 96];
+	uint64_t cpu; /* CPU of its last emit + 1, 0 unknown: a hint only */
+	uint8_t reserved[128 - 104];
 } __shm_aligned;
 
 struct shm_consumer {

@@ -96,6 +96,7 @@ int broker_lock(struct pooter_broker *b)
 {
 	struct shm_lock *l = &b->st->lock;
 	uint64_t self = b->token, seen = 0, since = 0, check_at = 0;
+	uint64_t yield_until = 0;
 	uint32_t seen_seq = 0;
 
 	for (unsigned int spin = 0;; spin++) {
@@ -150,6 +151,22 @@ int broker_lock(struct pooter_broker *b)
 					 "corrupted segment)",
 					 b->name, (int)token_pid(owner),
 					 LOCK_PATIENCE_NS / NSEC_PER_SEC);
+		}
+
+		/*
+		 * Members outnumber CPUs: the holder is likely waiting for
+		 * one.  Hand ours over for a while rather than sleep (see
+		 * wait_plan()).
+		 */
+		if (!yield_until) {
+			struct wait_plan plan;
+
+			wait_plan(b, &plan);
+			yield_until = now + plan.yield_ns;
+		}
+		if (now < yield_until) {
+			sched_yield();
+			continue;
 		}
 
 		__atomic_fetch_add(&l->waiters, 1, __ATOMIC_SEQ_CST);
