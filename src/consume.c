@@ -118,6 +118,7 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 	struct pooter_broker *b;
 	struct shm_consumer *sc;
 	uint64_t deadline = UINT64_MAX;
+	bool eager = true;
 	int err;
 
 	if (!c || !deliveryp)
@@ -169,9 +170,16 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		now = now_ns();
 		if (timeout_ms == 0 || now >= deadline)
 			return -ETIMEDOUT;
-		wait_plan_delivery(c, &plan);
-		if (wait_while(&b->st->round.pub, seq, &plan, deadline))
-			continue;
+		/*
+		 * Spin or yield first, but only until one such wait runs
+		 * out: an idle consumer must not burn a CPU now and then.
+		 */
+		if (eager) {
+			wait_plan_delivery(c, &plan);
+			if (wait_while(&b->st->round.pub, seq, &plan, deadline))
+				continue;
+			eager = false;
+		}
 		/* wake now and then to enforce deadlines nobody else does */
 		until = now + LIVENESS_PERIOD_NS;
 		futex_sleep(&b->st->round.pub, seq,

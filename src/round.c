@@ -556,7 +556,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 	struct shm_entry *ent;
 	struct decision d;
 	uint64_t start, space_deadline = 0, prev;
-	bool decided;
+	bool decided, eager = true;
 	int err;
 
 	if (!em || (!payload && len))
@@ -615,11 +615,17 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 				"broker %s: every ring record is still "
 				"held by consumers",
 				b->name);
-		/* the consumers may need our CPU to release one */
-		wait_plan(b, &plan);
-		if (wait_while(&b->st->round.space, space_seq, &plan,
-			       space_deadline))
-			continue;
+		/*
+		 * The consumers may need our CPU to release one; once such a
+		 * wait runs out, sleep (see pooter_consume()).
+		 */
+		if (eager) {
+			wait_plan(b, &plan);
+			if (wait_while(&b->st->round.space, space_seq, &plan,
+				       space_deadline))
+				continue;
+			eager = false;
+		}
 		futex_sleep(&b->st->round.space, space_seq,
 			    space_deadline < now_ns() + LIVENESS_PERIOD_NS ?
 				    space_deadline :
