@@ -155,6 +155,13 @@ extern char bench_segment_path[128];
 void run_pooter(const struct pooter_params *p, struct run_result *res);
 void run_barrier(unsigned int procs, uint64_t rounds, unsigned int watchdog_s,
 		 struct run_result *res);
+/*
+ * procs processes, rounds sched_yield() calls each.  res counts yields as its
+ * rounds: rounds = procs * rounds, ns_per_round = wall ns per yield over the
+ * machine, cpu_ns_per_round = CPU ns per yield; no latency samples.
+ */
+void run_switch_floor(unsigned int procs, uint64_t rounds,
+		      unsigned int watchdog_s, struct run_result *res);
 void run_futex_pingpong(uint64_t iters, unsigned int watchdog_s,
 			struct pingpong_result *res);
 void run_spin_pingpong(uint64_t iters, unsigned int watchdog_s,

@@ -15,6 +15,12 @@
  * barrier     E + C processes, a pthread_barrier_t (PTHREAD_PROCESS_SHARED)
  *             in MAP_SHARED memory, R waits each.  The clock stops when the
  *             last process is through its last wait.
+ * switch      E + C processes, each calling sched_yield() R times, nothing
+ *             shared: the process-switch floor.  Its "rounds" are yields
+ *             (rounds = (E + C) * R), so ns_per_round is the wall time per
+ *             yield over the whole machine and cpu_ns_per_round the CPU per
+ *             yield.  With E + C at most the CPUs a yield finds no one to
+ *             switch to and returns at once: then it is a syscall's cost.
  * futex       two processes hand a 32-bit word back and forth, sleeping in
  *             FUTEX_WAIT until it changes and waking the other with
  *             FUTEX_WAKE every time: the cost of a blocking hand-off.
@@ -401,6 +407,50 @@ void run_barrier(unsigned int procs, uint64_t rounds, unsigned int watchdog_s,
 out:
 	shared_free(x.lat, lat_size);
 	shared_free(x.bar, sizeof(*x.bar));
+}
+
+/* ---------------------------------------------------------- switch floor */
+
+static int switch_child(struct team *t, unsigned int idx, void *arg)
+{
+	const uint64_t *rounds = arg;
+	uint64_t i;
+
+	team_go(t, idx);
+	for (i = 0; i < *rounds; i++) {
+		if (sched_yield()) {
+			child_fail(t, idx, -errno, "sched_yield %llu: %s",
+				   (unsigned long long)i + 1, strerror(errno));
+			break;
+		}
+	}
+	t->slots[idx].count = i;
+	team_done(t, idx);
+	return t->slots[idx].err ? -1 : 0;
+}
+
+void run_switch_floor(unsigned int procs, uint64_t rounds,
+		      unsigned int watchdog_s, struct run_result *res)
+{
+	struct team t;
+	uint64_t end = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->procs = procs;
+	res->rounds = (uint64_t)procs * rounds; /* yields, machine-wide */
+	if (team_run(&t, procs, switch_child, &rounds, watchdog_s)) {
+		result_fail(res->err, sizeof(res->err), "switch floor", t.err);
+		team_free(&t);
+		return;
+	}
+	for (unsigned int i = 0; i < t.n; i++)
+		if (t.slots[i].done_ns > end)
+			end = t.slots[i].done_ns;
+	set_rate(res, t.start_ns, end);
+	sum_cpu(&t, res->rounds, res);
+	res->background_pct = team_background_pct(&t);
+	team_free(&t);
+	res->ok = true;
 }
 
 /* ------------------------------------------------------------ ping-pongs */
