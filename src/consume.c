@@ -175,8 +175,9 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		 * out: an idle consumer must not burn a CPU now and then.
 		 */
 		if (eager) {
-			wait_plan_delivery(c, &plan);
-			if (wait_while(&b->st->round.pub, seq, &plan, deadline))
+			wait_plan_delivery(c, now, &plan);
+			if (wait_while(&b->st->round.pub, seq, &plan, now,
+				       deadline))
 				continue;
 			eager = false;
 		}

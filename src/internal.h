@@ -279,20 +279,20 @@ struct wait_plan {
 };
 
 /*
- * Wait while *word holds val, as plan says but not past CLOCK_MONOTONIC
- * until_ns; true once it changed, false when the plan ran out (the caller
+ * Wait while *word holds val, as plan says, from now (CLOCK_MONOTONIC, just
+ * read) but not past until_ns; true once it changed, false when the plan ran out (the caller
  * then sleeps, or enforces the deadline).
  */
 static inline bool wait_while(uint32_t *word, uint32_t val,
-			      const struct wait_plan *plan, uint64_t until_ns)
+			      const struct wait_plan *plan, uint64_t now,
+			      uint64_t until_ns)
 {
-	uint64_t now, spin_end, yield_end;
+	uint64_t spin_end, yield_end;
 
 	if (futex_value(word) != val)
 		return true;
 	if (!plan->spin_ns && !plan->yield_ns)
 		return false;
-	now = now_ns();
 	spin_end = now + plan->spin_ns;
 	yield_end = spin_end + plan->yield_ns;
 	if (spin_end > until_ns)
@@ -364,7 +364,12 @@ struct round_view {
 	uint64_t deadline_ns;
 };
 
-int round_load(struct pooter_broker *b, struct round_view *v);
+int round_load_at(struct pooter_broker *b, struct round_view *v, uint64_t now);
+
+static inline int round_load(struct pooter_broker *b, struct round_view *v)
+{
+	return round_load_at(b, v, now_ns());
+}
 void round_decide(struct pooter_broker *b, const struct round_view *v,
 		  enum shm_outcome code);
 int round_enforce_deadline(struct pooter_broker *b, uint64_t now,
@@ -378,10 +383,11 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 		     bool wait_space, struct round_view *v, bool *decided);
 int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
 
-void wait_plan(struct pooter_broker *b, struct wait_plan *plan);
-void wait_plan_outcome(struct pooter_emitter *em, uint64_t k,
+void wait_plan(struct pooter_broker *b, uint64_t now, struct wait_plan *plan);
+void wait_plan_outcome(struct pooter_emitter *em, uint64_t k, uint64_t now,
 		       struct wait_plan *plan);
-void wait_plan_delivery(struct pooter_consumer *c, struct wait_plan *plan);
+void wait_plan_delivery(struct pooter_consumer *c, uint64_t now,
+			struct wait_plan *plan);
 
 /* --- uring.c --- */
 enum wait_event {

@@ -161,7 +161,7 @@ int broker_lock(struct pooter_broker *b)
 		if (!yield_until) {
 			struct wait_plan plan;
 
-			wait_plan(b, &plan);
+			wait_plan(b, now, &plan);
 			yield_until = now + plan.yield_ns;
 		}
 		if (now < yield_until) {

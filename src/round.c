@@ -57,8 +57,11 @@ static int corrupt(struct pooter_broker *b, const char *what,
 			 b->name, what, val);
 }
 
-/* Read the round's words once and check them; lock held. */
-int round_load(struct pooter_broker *b, struct round_view *v)
+/*
+ * Read the round's words once and check them; lock held.  now is
+ * CLOCK_MONOTONIC read since the lock was taken.
+ */
+int round_load_at(struct pooter_broker *b, struct round_view *v, uint64_t now)
 {
 	struct shm_round *r = &b->st->round;
 	uint64_t word = READ_ONCE(r->word);
@@ -93,7 +96,7 @@ int round_load(struct pooter_broker *b, struct round_view *v)
 	timeout_ns = (uint64_t)POOTER_TIMEOUT_MAX_MS * NSEC_PER_MSEC;
 	/* nobody may wait past the documented limit on a segment's word */
 	if (deadline_ns < open_ns || deadline_ns - open_ns > timeout_ns ||
-	    deadline_ns > now_ns() + timeout_ns)
+	    deadline_ns > now + timeout_ns)
 		return corrupt(b, "open round's deadline", deadline_ns);
 
 	v->record = (uint32_t)rec;
@@ -181,12 +184,12 @@ void round_decide(struct pooter_broker *b, const struct round_view *v,
 int round_enforce_deadline(struct pooter_broker *b, uint64_t now,
 			   struct round_view *v)
 {
-	int err = round_load(b, v);
+	int err = round_load_at(b, v, now);
 
 	if (err || !v->open || now < v->deadline_ns)
 		return err;
 	round_decide(b, v, SHM_TIMEDOUT);
-	return round_load(b, v);
+	return round_load_at(b, v, now);
 }
 
 /*
@@ -265,7 +268,7 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
 	txn_commit(b);
 	futex_publish(&r->ctl, ctl_of((k << 1) | 1));
 	TEST_POINT("round-opened");
-	return round_load(b, v);
+	return round_load_at(b, v, now);
 }
 
 /*
@@ -301,10 +304,9 @@ static long online_cpus(void)
  * PLAN_REFRESH_NS (every emit waits: a count at each would read every
  * slot).
  */
-static void count_members(struct pooter_broker *b, uint32_t *members,
-			  uint32_t *emitters)
+static void count_members(struct pooter_broker *b, uint64_t now,
+			  uint32_t *members, uint32_t *emitters)
 {
-	uint64_t now = now_ns();
 	uint32_t e = 0, c = 0;
 
 	if (now < __atomic_load_n(&b->plan_until, __ATOMIC_RELAXED)) {
@@ -325,12 +327,12 @@ static void count_members(struct pooter_broker *b, uint32_t *members,
 	*emitters = e;
 }
 
-void wait_plan(struct pooter_broker *b, struct wait_plan *plan)
+void wait_plan(struct pooter_broker *b, uint64_t now, struct wait_plan *plan)
 {
 	long cpus = online_cpus();
 	uint32_t members, emitters;
 
-	count_members(b, &members, &emitters);
+	count_members(b, now, &members, &emitters);
 	if (cpus >= 2 && members <= (uint64_t)cpus) {
 		plan->spin_ns = SPIN_NS;
 		plan->yield_ns = 0;
@@ -350,7 +352,7 @@ void wait_plan(struct pooter_broker *b, struct wait_plan *plan)
  * 1.6 us spinning first; spinning also when the two emitters shared a CPU
  * made some runs 4 us.)
  */
-void wait_plan_outcome(struct pooter_emitter *em, uint64_t k,
+void wait_plan_outcome(struct pooter_emitter *em, uint64_t k, uint64_t now,
 		       struct wait_plan *plan)
 {
 	struct pooter_broker *b = em->broker;
@@ -358,10 +360,10 @@ void wait_plan_outcome(struct pooter_emitter *em, uint64_t k,
 	uint32_t members, emitters;
 	int cpu;
 
-	wait_plan(b, plan);
+	wait_plan(b, now, plan);
 	if (plan->spin_ns || cpus < 2)
 		return;
-	count_members(b, &members, &emitters);
+	count_members(b, now, &members, &emitters);
 	cpu = sched_getcpu();
 	if (emitters > (uint64_t)cpus || cpu < 0)
 		return;
@@ -386,12 +388,13 @@ void wait_plan_outcome(struct pooter_emitter *em, uint64_t k,
  * emitters sharing one of 2 CPUs and the consumer alone on the other, runs
  * took 2.7 us a round instead of 1.6 us.)
  */
-void wait_plan_delivery(struct pooter_consumer *c, struct wait_plan *plan)
+void wait_plan_delivery(struct pooter_consumer *c, uint64_t now,
+			struct wait_plan *plan)
 {
 	struct pooter_broker *b = c->broker;
 	int cpu;
 
-	wait_plan(b, plan);
+	wait_plan(b, now, plan);
 	if (plan->spin_ns || online_cpus() < 2)
 		return;
 	cpu = sched_getcpu();
@@ -458,13 +461,13 @@ int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 	struct shm_round *r = &b->st->round;
 	uint32_t target = ctl_of((k << 1) | 1);
 	uint64_t period = wait_liveness_period(b);
-	uint64_t next_check = now_ns() + period;
+	uint64_t start = now_ns(), next_check = start + period;
 	struct wait_plan plan;
 	bool slept = false;
 	int err;
 
-	wait_plan_outcome(em, k, &plan);
-	wait_while(&r->ctl, target, &plan, deadline_ns);
+	wait_plan_outcome(em, k, start, &plan);
+	wait_while(&r->ctl, target, &plan, start, deadline_ns);
 
 	for (;;) {
 		uint64_t now, until;
@@ -555,7 +558,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 	struct shm_record *rec;
 	struct shm_entry *ent;
 	struct decision d;
-	uint64_t start, space_deadline = 0, prev;
+	uint64_t now, space_deadline = 0, prev;
 	bool decided, eager = true;
 	int err;
 
@@ -567,7 +570,6 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 				 "broker %s: payload of %zu bytes, limit %u",
 				 b->name, len, b->max_payload);
 	slot = shm_emitter(b, em->slot);
-	start = now_ns();
 
 	for (;;) {
 		struct wait_plan plan;
@@ -597,6 +599,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 		}
 
 		/* every record held: wait for one, up to the timeout */
+		now = now_ns();
 		if (!space_deadline) {
 			uint64_t timeout_ms =
 				READ_ONCE(b->st->stats.timeout_ms);
@@ -606,10 +609,10 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 				broker_unlock(b);
 				return corrupt(b, "timeout", timeout_ms);
 			}
-			space_deadline = start + timeout_ms * NSEC_PER_MSEC;
+			space_deadline = now + timeout_ms * NSEC_PER_MSEC;
 		}
 		broker_unlock(b);
-		if (now_ns() >= space_deadline)
+		if (now >= space_deadline)
 			return set_error(
 				-EAGAIN,
 				"broker %s: every ring record is still "
@@ -620,16 +623,17 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 		 * wait runs out, sleep (see pooter_consume()).
 		 */
 		if (eager) {
-			wait_plan(b, &plan);
+			wait_plan(b, now, &plan);
 			if (wait_while(&b->st->round.space, space_seq, &plan,
-				       space_deadline))
+				       now, space_deadline))
 				continue;
 			eager = false;
 		}
+		now = now_ns();
 		futex_sleep(&b->st->round.space, space_seq,
-			    space_deadline < now_ns() + LIVENESS_PERIOD_NS ?
+			    space_deadline < now + LIVENESS_PERIOD_NS ?
 				    space_deadline :
-				    now_ns() + LIVENESS_PERIOD_NS);
+				    now + LIVENESS_PERIOD_NS);
 	}
 	if (err) {
 		broker_unlock(b);

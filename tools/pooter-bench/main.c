@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pooter-bench - how fast are pooter's rounds, next to what the same machine
- * does with a pthread barrier, a futex hand-off and a spinning cache line?
+ * does with a pthread barrier, a futex hand-off, a spinning cache line and
+ * processes taking turns at the CPUs with sched_yield()?
  *
  *   pooter-bench [-E N] [-C N] [-R ROUNDS] [-P BYTES] [--sweep-emitters LIST]
  *                [--sweep-consumers LIST] [--json] [--no-baselines] ...
  *
  * For every configuration (E emitters, C consumers) it runs pooter and the
- * barrier baseline with E + C processes; the two ping-pongs (2 processes)
- * run once.  It prints a table, or with --json one JSON document whose
- * configurations each carry ratio_vs_barrier.  The exit status is 0 only if
+ * barrier and switch-floor baselines with E + C processes; the two
+ * ping-pongs (2 processes) run once.  It prints a table, or with --json one
+ * JSON document whose configurations each carry ratio_vs_barrier and
+ * rounds_in_switches.  The exit status is 0 only if
  * every run did what it should (every emit returned 0 in the right round,
  * every consumer got every round, the broker counted R resolved rounds).
  *
@@ -19,6 +21,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,7 +54,9 @@ struct opts {
 struct config {
 	unsigned int emitters, consumers;
 	struct run_result pooter, barrier;
-	bool have_barrier;
+	struct run_result sw; /* switch floor: its rounds are yields */
+	bool have_barrier, have_sw;
+	bool sw_no_switch; /* E + C <= usable CPUs: a yield switches nothing */
 };
 
 static const char usage_text[] =
@@ -59,8 +64,10 @@ static const char usage_text[] =
 	"\n"
 	"Runs E emitter and C consumer processes through one pooter broker for\n"
 	"R rounds of P-byte payloads, and in the same run the baselines: a\n"
-	"pthread barrier (PTHREAD_PROCESS_SHARED) across E+C processes, a futex\n"
-	"ping-pong and a spinning ping-pong between two processes.\n"
+	"pthread barrier (PTHREAD_PROCESS_SHARED) across E+C processes, the\n"
+	"process-switch floor (E+C processes calling sched_yield() R times\n"
+	"each), a futex ping-pong and a spinning ping-pong between two\n"
+	"processes.\n"
 	"\n"
 	"  -E, --emitters N           emitter processes (1..256, default 2)\n"
 	"  -C, --consumers N          consumer processes (0..64, default 1)\n"
@@ -391,6 +398,14 @@ static void do_barrier(const void *arg, struct run_result *res)
 	run_barrier(a->procs, a->rounds, a->watchdog_s, res);
 }
 
+/* same arguments as the barrier: E + C processes, R yields each */
+static void do_switch_floor(const void *arg, struct run_result *res)
+{
+	const struct barrier_arg *a = arg;
+
+	run_switch_floor(a->procs, a->rounds, a->watchdog_s, res);
+}
+
 static void median_pingpong(struct opts *o, bool spin,
 			    struct pingpong_result *out)
 {
@@ -440,6 +455,17 @@ static double e2_ns_per_round(const struct config *cfg, unsigned int n,
 	return NAN;
 }
 
+/*
+ * pooter's time per round in process switches: over the switch floor's wall
+ * time per yield; NAN when the floor failed or its yields switched nothing.
+ */
+static double rounds_in_switches(const struct config *c)
+{
+	if (!c->pooter.ok || !c->have_sw || !c->sw.ok || c->sw_no_switch)
+		return NAN;
+	return ratio(c->pooter.ns_per_round, c->sw.ns_per_round);
+}
+
 /* The largest background share of any run, -1 if none is known. */
 static double busiest(const struct config *cfg, unsigned int n,
 		      const struct pingpong_result *fx,
@@ -456,6 +482,8 @@ static double busiest(const struct config *cfg, unsigned int n,
 			m = cfg[i].pooter.background_pct;
 		if (cfg[i].barrier.ok && cfg[i].barrier.background_pct > m)
 			m = cfg[i].barrier.background_pct;
+		if (cfg[i].sw.ok && cfg[i].sw.background_pct > m)
+			m = cfg[i].sw.background_pct;
 	}
 	return m;
 }
@@ -491,11 +519,11 @@ static void print_row(const struct config *c, const struct run_result *r)
 }
 
 static void print_table(const struct opts *o, const struct utsname *u,
-			long cpus, const struct config *cfg, unsigned int n,
-			const struct pingpong_result *fx,
+			long cpus, long usable, const struct config *cfg,
+			unsigned int n, const struct pingpong_result *fx,
 			const struct pingpong_result *sp)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32];
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
 
 	printf("pooter-bench %d.%d.%d: %ld CPUs, %s %s; R=%llu rounds, "
 	       "P=%u bytes, depth %u, timeout %u ms, median of %u\n",
@@ -569,10 +597,32 @@ static void print_table(const struct opts *o, const struct utsname *u,
 		print_row(&cfg[i], r);
 	}
 
+	printf("\nprocess-switch floor: E + C processes taking turns with "
+	       "sched_yield(), R yields each; per yield over the machine "
+	       "(%ld usable CPUs)\n",
+	       usable);
+	printf("%4s %3s %16s %14s %5s\n", "E", "C", "ns/yield (wall)",
+	       "CPU ns/yield", "bg%");
+	for (unsigned int i = 0; i < n; i++) {
+		const struct run_result *r = &cfg[i].sw;
+
+		if (!r->ok) {
+			printf("%4u %3u FAILED: %s\n", cfg[i].emitters,
+			       cfg[i].consumers, r->err);
+			continue;
+		}
+		fmt_bg(a, sizeof(a), r->background_pct);
+		printf("%4u %3u %16.1f %14.1f %5s%s\n", cfg[i].emitters,
+		       cfg[i].consumers, r->ns_per_round, r->cpu_ns_per_round,
+		       a,
+		       cfg[i].sw_no_switch ? "  (no switch: N <= CPUs)" : "");
+	}
+
 	printf("\npooter vs baselines (rate ratios: >1 means pooter is faster; "
 	       "CPU ratio: <1 means pooter uses less)\n");
-	printf("%4s %3s %10s %10s %10s %10s %14s %12s\n", "E", "C", "x barrier",
-	       "CPU ratio", "x futex", "x spin", "p99/hand-off", "t/t(E=2)");
+	printf("%4s %3s %10s %10s %10s %10s %14s %12s %9s\n", "E", "C",
+	       "x barrier", "CPU ratio", "x futex", "x spin", "p99/hand-off",
+	       "t/t(E=2)", "t/switch");
 	for (unsigned int i = 0; i < n; i++) {
 		const struct run_result *p = &cfg[i].pooter,
 					*bar = &cfg[i].barrier;
@@ -603,8 +653,9 @@ static void print_table(const struct opts *o, const struct utsname *u,
 		else
 			snprintf(f, sizeof(f), "%.2f (%u)",
 				 p->ns_per_round / e2, cfg[i].emitters / 2);
-		printf("%4u %3u %10s %10s %10s %10s %14s %12s\n",
-		       cfg[i].emitters, cfg[i].consumers, a, b, c, d, e, f);
+		fmt_num(g, sizeof(g), rounds_in_switches(&cfg[i]), "%.1f");
+		printf("%4u %3u %10s %10s %10s %10s %14s %12s %9s\n",
+		       cfg[i].emitters, cfg[i].consumers, a, b, c, d, e, f, g);
 	}
 	if (busiest(cfg, n, fx, sp) > 10)
 		printf("\nWARNING: up to %.0f%% of the machine was busy with "
@@ -613,7 +664,10 @@ static void print_table(const struct opts *o, const struct utsname *u,
 	printf("\nx futex / x spin: pooter rounds/s over ping-pong round "
 	       "trips/s.  p99/hand-off: pooter's p99 emit latency over one "
 	       "futex hand-off.\nt/t(E=2): time per round relative to E=2 with "
-	       "the same C; in parentheses the linear bound E/2.\n");
+	       "the same C; in parentheses the linear bound E/2.\n"
+	       "t/switch: pooter's time per round over the switch floor's wall "
+	       "ns per yield, i.e. how many process switches' worth of machine "
+	       "time a round costs (- : N <= CPUs, no switch to compare with).\n");
 }
 
 /* --- JSON ----------------------------------------------------------------- */
@@ -674,6 +728,34 @@ static void json_run(const char *key, const struct run_result *r)
 	printf("}");
 }
 
+/* the switch floor: a run_result whose rounds are yields */
+static void json_sw(const char *key, const struct config *c)
+{
+	const struct run_result *r = &c->sw;
+
+	printf("\"%s\":{\"ok\":%s,", key, r->ok ? "true" : "false");
+	if (!r->ok) {
+		printf("\"error\":");
+		json_str(r->err);
+		printf("}");
+		return;
+	}
+	printf("\"processes\":%u,\"yields\":%llu,\"no_switch\":%s,", r->procs,
+	       (unsigned long long)r->rounds,
+	       c->sw_no_switch ? "true" : "false");
+	json_num("wall_s", r->wall_ns / 1e9, true);
+	json_num("yields_per_s", r->rounds_per_s, true);
+	json_num("ns_per_yield", r->ns_per_round, true);
+	json_num("cpu_ns_per_yield", r->cpu_ns_per_round, true);
+	json_num("user_ns_per_yield", r->user_ns_per_round, true);
+	json_num("sys_ns_per_yield", r->sys_ns_per_round, true);
+	json_num("voluntary_csw_per_yield", r->vcsw_per_round, true);
+	json_num("involuntary_csw_per_yield", r->ivcsw_per_round, true);
+	json_num("background_cpu_pct",
+		 r->background_pct < 0 ? NAN : r->background_pct, false);
+	printf("}");
+}
+
 static void json_pp(const char *key, const struct pingpong_result *r,
 		    bool comma)
 {
@@ -698,7 +780,7 @@ static void json_pp(const char *key, const struct pingpong_result *r,
 }
 
 static void print_json(const struct opts *o, const struct utsname *u, long cpus,
-		       const struct config *cfg, unsigned int n,
+		       long usable, const struct config *cfg, unsigned int n,
 		       const struct pingpong_result *fx,
 		       const struct pingpong_result *sp, bool ok)
 {
@@ -709,7 +791,8 @@ static void print_json(const struct opts *o, const struct utsname *u, long cpus,
 	json_num("max_background_cpu_pct",
 		 busiest(cfg, n, fx, sp) < 0 ? NAN : busiest(cfg, n, fx, sp),
 		 true);
-	printf("\"machine\":{\"cpus\":%ld,\"kernel\":", cpus);
+	printf("\"machine\":{\"cpus\":%ld,\"usable_cpus\":%ld,\"kernel\":",
+	       cpus, usable);
 	json_str(u->release);
 	printf(",\"arch\":");
 	json_str(u->machine);
@@ -746,8 +829,14 @@ static void print_json(const struct opts *o, const struct utsname *u, long cpus,
 			json_run("barrier", bar);
 			printf(",");
 		}
+		if (cfg[i].have_sw) {
+			json_sw("switch_floor", &cfg[i]);
+			printf(",");
+		}
 		json_num("ratio_vs_barrier",
 			 both ? ratio(p->rounds_per_s, bar->rounds_per_s) : NAN,
+			 true);
+		json_num("rounds_in_switches", rounds_in_switches(&cfg[i]),
 			 true);
 		json_num("cpu_ratio_vs_barrier",
 			 both ? ratio(p->cpu_ns_per_round,
@@ -783,6 +872,19 @@ static void print_json(const struct opts *o, const struct utsname *u, long cpus,
 }
 
 /*
+ * The CPUs this process may run on (its affinity mask, e.g. a container's
+ * cpuset): what the switch floor's processes share.  Online CPUs if unknown.
+ */
+static long usable_cpus(long online)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return online;
+}
+
+/*
  * Interrupted: remove the broker being measured (the children die with us,
  * see team.c), then die of the same signal.
  */
@@ -801,7 +903,7 @@ int main(int argc, char **argv)
 	struct utsname u;
 	struct opts o;
 	unsigned int n = 0;
-	long cpus;
+	long cpus, usable;
 	bool ok = true;
 	int rc;
 
@@ -814,6 +916,7 @@ int main(int argc, char **argv)
 	if (uname(&u) < 0)
 		memset(&u, 0, sizeof(u));
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	usable = usable_cpus(cpus);
 	cfg = calloc((size_t)o.n_emitters * o.n_consumers, sizeof(*cfg));
 	if (!cfg) {
 		fprintf(stderr, "pooter-bench: out of memory\n");
@@ -869,14 +972,25 @@ int main(int argc, char **argv)
 					o.progress ? "\r\033[K" : "",
 					p.emitters, p.consumers,
 					c->barrier.err);
+			progress(&o, "E=%u C=%u: switch floor ...", p.emitters,
+				 p.consumers);
+			c->have_sw = true;
+			c->sw_no_switch = (long)ba.procs <= usable;
+			median_run(&o, &c->sw, do_switch_floor, &ba);
+			ok = ok && c->sw.ok;
+			if (!c->sw.ok)
+				fprintf(stderr,
+					"%spooter-bench: E=%u C=%u: %s\n",
+					o.progress ? "\r\033[K" : "",
+					p.emitters, p.consumers, c->sw.err);
 		}
 	}
 	progress(&o, "");
 
 	if (o.json)
-		print_json(&o, &u, cpus, cfg, n, &fx, &sp, ok);
+		print_json(&o, &u, cpus, usable, cfg, n, &fx, &sp, ok);
 	else
-		print_table(&o, &u, cpus, cfg, n, &fx, &sp);
+		print_table(&o, &u, cpus, usable, cfg, n, &fx, &sp);
 	free(cfg);
 	if (fflush(stdout) != 0)
 		return 1;
