@@ -273,6 +273,9 @@ static inline int futex_sleep(uint32_t *word, uint32_t val, uint64_t abs_ns)
  * a virtual machine, tens of microseconds to get an idle CPU going), while
  * most waits end within microseconds.  See wait_plan() for the choice.
  */
+/* No yielding this close to a deadline (see wait_while()). */
+#define YIELD_GUARD_NS (10 * NSEC_PER_MSEC)
+
 struct wait_plan {
 	uint64_t spin_ns;  /* busy-wait this long, */
 	uint64_t yield_ns; /* then hand the CPU to others this long */
@@ -280,8 +283,8 @@ struct wait_plan {
 
 /*
  * Wait while *word holds val, as plan says, from now (CLOCK_MONOTONIC, just
- * read) but not past until_ns; true once it changed, false when the plan ran out (the caller
- * then sleeps, or enforces the deadline).
+ * read) but not past until_ns; true once it changed, false when the plan
+ * ran out (the caller then sleeps, or enforces the deadline).
  */
 static inline bool wait_while(uint32_t *word, uint32_t val,
 			      const struct wait_plan *plan, uint64_t now,
@@ -297,8 +300,15 @@ static inline bool wait_while(uint32_t *word, uint32_t val,
 	yield_end = spin_end + plan->yield_ns;
 	if (spin_end > until_ns)
 		spin_end = until_ns;
-	if (yield_end > until_ns)
-		yield_end = until_ns;
+	/*
+	 * A yield to a CPU-bound process may not come back for a scheduler
+	 * tick or more: stop yielding well before the caller's deadline, so
+	 * the deadline is met by the timed sleep that follows.
+	 */
+	if (until_ns < YIELD_GUARD_NS)
+		yield_end = 0;
+	else if (yield_end > until_ns - YIELD_GUARD_NS)
+		yield_end = until_ns - YIELD_GUARD_NS;
 	while (now < spin_end) {
 		for (int i = 0; i < 64; i++) {
 			if (futex_value(word) != val)
@@ -308,13 +318,9 @@ static inline bool wait_while(uint32_t *word, uint32_t val,
 		now = now_ns();
 	}
 	while (now < yield_end) {
-		/* each yield is a trip through the scheduler: read the
-		 * clock every few, not after each */
-		for (int i = 0; i < 8; i++) {
-			sched_yield();
-			if (futex_value(word) != val)
-				return true;
-		}
+		sched_yield();
+		if (futex_value(word) != val)
+			return true;
 		now = now_ns();
 	}
 	return false;

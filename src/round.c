@@ -286,13 +286,23 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
  * Past the bound, the wait is long anyway, and a sleep costs nothing more.
  * With one CPU only, yield at once: who we wait for needs that CPU.
  */
+/*
+ * The CPUs this process may run on: the online ones, fewer if its affinity
+ * (taskset, a cpuset) says so.  Read once per process.
+ */
 static long online_cpus(void)
 {
 	static long cached;
 	long cpus = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	cpu_set_t set;
 
 	if (!cpus) {
 		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		if (sched_getaffinity(0, sizeof(set), &set) == 0 &&
+		    CPU_COUNT(&set) > 0 && CPU_COUNT(&set) < cpus)
+			cpus = CPU_COUNT(&set);
+		if (cpus < 1)
+			cpus = 1;
 		__atomic_store_n(&cached, cpus, __ATOMIC_RELAXED);
 	}
 	return cpus;
