@@ -75,8 +75,8 @@ struct pooter_broker {
 	struct io_uring *wait_ring; /* private, for blocking waits */
 	bool unwatched;		    /* a participant had no pidfd */
 	uint64_t plan_until;	    /* members counted until then (atomic) */
-	uint32_t plan_members;	    /* for wait_plan() (atomic) */
-	uint32_t plan_emitters;	    /* of plan_members (atomic) */
+	uint32_t plan_members;	    /* for wait_plan() (atomic, a hint) */
+	uint32_t plan_emitters;	    /* of plan_members (atomic, a hint) */
 	char name[SHM_NAME_LEN];
 };
 
@@ -267,15 +267,15 @@ static inline int futex_sleep(uint32_t *word, uint32_t val, uint64_t abs_ns)
 	return futex_wait_abs(word, val | FUTEX_SLEEPERS, abs_ns);
 }
 
+/* No yielding this close to a deadline (see wait_while()). */
+#define YIELD_GUARD_NS (10 * NSEC_PER_MSEC)
+
 /*
  * How a waiter waits for a word to change before it sleeps on it: a sleep
  * costs the waker a syscall and the sleeper a trip through the scheduler (on
  * a virtual machine, tens of microseconds to get an idle CPU going), while
  * most waits end within microseconds.  See wait_plan() for the choice.
  */
-/* No yielding this close to a deadline (see wait_while()). */
-#define YIELD_GUARD_NS (10 * NSEC_PER_MSEC)
-
 struct wait_plan {
 	uint64_t spin_ns;  /* busy-wait this long, */
 	uint64_t yield_ns; /* then hand the CPU to others this long */

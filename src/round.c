@@ -272,21 +272,6 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
 }
 
 /*
- * How a waiter waits before it sleeps (see wait_while()).
- *
- * While every member of the broker can have a CPU of its own, spin: the
- * event is at most microseconds away on another CPU, and a sleep and a wake
- * cost far more.  When members outnumber the online CPUs, the one we wait
- * for is likely waiting for a CPU, perhaps ours: spinning would only burn
- * its time, and sleeping would make every round pay a wake-up per member.
- * So hand the CPU over with sched_yield() instead, for a bounded time: the
- * members then take turns at the CPUs, each emitting as its turn comes, with
- * no wake-up and no idle CPU.  (Measured: at 8 emitters and 2 consumers on
- * 2 CPUs, a 5 us spin then a sleep spent 69 us a round; yielding, 11 us.)
- * Past the bound, the wait is long anyway, and a sleep costs nothing more.
- * With one CPU only, yield at once: who we wait for needs that CPU.
- */
-/*
  * The CPUs this process may run on: the online ones, fewer if its affinity
  * (taskset, a cpuset) says so.  Read once per process.
  */
@@ -309,47 +294,80 @@ static long online_cpus(void)
 }
 
 /*
- * The broker's members, and how many of them are emitters.  A hint only:
- * the owner words, read unlocked, counted again at most once per
- * PLAN_REFRESH_NS (every emit waits: a count at each would read every
- * slot).
+ * How a waiter waits before it sleeps (see wait_while()); returns how many
+ * of the broker's members are emitters, for the refinements below.
+ *
+ * While every member of the broker can have a CPU of its own, spin: the
+ * event is at most microseconds away on another CPU, and a sleep and a wake
+ * cost far more.  When members outnumber the CPUs, the one we wait for is
+ * likely waiting for a CPU, perhaps ours: spinning would only burn its
+ * time, and sleeping would make every round pay a wake-up per member.  So
+ * hand the CPU over with sched_yield() instead, for a bounded time: the
+ * members then take turns at the CPUs, each emitting as its turn comes, with
+ * no wake-up and no idle CPU.  (Measured: at 8 emitters and 2 consumers on
+ * 2 CPUs, a 5 us spin then a sleep spent 69 us a round; yielding, 11 us.)
+ * Past the bound, the wait is long anyway, and a sleep costs nothing more.
+ * With one CPU only, yield at once: who we wait for needs that CPU.
+ *
+ * The member count is a hint: the slots' owner words, read unlocked, and
+ * counted again at most once per PLAN_REFRESH_NS, since every emit waits.
+ * The handle's cache words are relaxed atomics (threads may share a handle);
+ * they pair with nothing, and a torn view of them is just an older hint.
  */
-static void count_members(struct pooter_broker *b, uint64_t now,
-			  uint32_t *members, uint32_t *emitters)
+static uint32_t plan_for(struct pooter_broker *b, uint64_t now,
+			 struct wait_plan *plan)
 {
-	uint32_t e = 0, c = 0;
+	uint32_t members, emitters, consumers = 0;
 
 	if (now < __atomic_load_n(&b->plan_until, __ATOMIC_RELAXED)) {
-		*members = __atomic_load_n(&b->plan_members, __ATOMIC_RELAXED);
-		*emitters =
-			__atomic_load_n(&b->plan_emitters, __ATOMIC_RELAXED);
-		return;
+		members = __atomic_load_n(&b->plan_members, __ATOMIC_RELAXED);
+		emitters = __atomic_load_n(&b->plan_emitters, __ATOMIC_RELAXED);
+	} else {
+		emitters = 0;
+		for (uint32_t i = 0; i < b->max_emitters; i++)
+			emitters += READ_ONCE(shm_emitter(b, i)->owner) != 0;
+		for (uint32_t i = 0; i < b->max_consumers; i++)
+			consumers += READ_ONCE(shm_consumer(b, i)->owner) != 0;
+		members = emitters + consumers;
+		__atomic_store_n(&b->plan_members, members, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->plan_emitters, emitters, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->plan_until, now + PLAN_REFRESH_NS,
+				 __ATOMIC_RELAXED);
 	}
-	for (uint32_t i = 0; i < b->max_emitters; i++)
-		e += READ_ONCE(shm_emitter(b, i)->owner) != 0;
-	for (uint32_t i = 0; i < b->max_consumers; i++)
-		c += READ_ONCE(shm_consumer(b, i)->owner) != 0;
-	__atomic_store_n(&b->plan_members, e + c, __ATOMIC_RELAXED);
-	__atomic_store_n(&b->plan_emitters, e, __ATOMIC_RELAXED);
-	__atomic_store_n(&b->plan_until, now + PLAN_REFRESH_NS,
-			 __ATOMIC_RELAXED);
-	*members = e + c;
-	*emitters = e;
-}
-
-void wait_plan(struct pooter_broker *b, uint64_t now, struct wait_plan *plan)
-{
-	long cpus = online_cpus();
-	uint32_t members, emitters;
-
-	count_members(b, now, &members, &emitters);
-	if (cpus >= 2 && members <= (uint64_t)cpus) {
+	if (online_cpus() >= 2 && members <= (uint64_t)online_cpus()) {
 		plan->spin_ns = SPIN_NS;
 		plan->yield_ns = 0;
 	} else {
 		plan->spin_ns = 0;
 		plan->yield_ns = YIELD_NS;
 	}
+	return emitters;
+}
+
+void wait_plan(struct pooter_broker *b, uint64_t now, struct wait_plan *plan)
+{
+	plan_for(b, now, plan);
+}
+
+/*
+ * Did an emitter other than slot skip last emit on cpu?  With k, only one
+ * that owes round k counts.  emitter.cpu is a hint from the segment,
+ * compared for equality and nothing else.
+ */
+static bool emitter_on_cpu(struct pooter_broker *b, int cpu, uint32_t skip,
+			   uint64_t k)
+{
+	for (uint32_t i = 0; i < b->max_emitters; i++) {
+		struct shm_emitter *e = shm_emitter(b, i);
+
+		if (i == skip || !READ_ONCE(e->owner) ||
+		    READ_ONCE(e->cpu) != (uint64_t)cpu + 1)
+			continue;
+		if (!k || (READ_ONCE(e->part_round) == k &&
+			   READ_ONCE(e->emit_round) != k))
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -365,28 +383,15 @@ void wait_plan(struct pooter_broker *b, uint64_t now, struct wait_plan *plan)
 void wait_plan_outcome(struct pooter_emitter *em, uint64_t k, uint64_t now,
 		       struct wait_plan *plan)
 {
-	struct pooter_broker *b = em->broker;
-	long cpus = online_cpus();
-	uint32_t members, emitters;
+	uint32_t emitters = plan_for(em->broker, now, plan);
 	int cpu;
 
-	wait_plan(b, now, plan);
-	if (plan->spin_ns || cpus < 2)
+	if (plan->spin_ns || online_cpus() < 2 ||
+	    emitters > (uint64_t)online_cpus())
 		return;
-	count_members(b, now, &members, &emitters);
 	cpu = sched_getcpu();
-	if (emitters > (uint64_t)cpus || cpu < 0)
-		return;
-	for (uint32_t i = 0; i < b->max_emitters; i++) {
-		struct shm_emitter *e = shm_emitter(b, i);
-
-		if (i != em->slot && READ_ONCE(e->owner) &&
-		    READ_ONCE(e->part_round) == k &&
-		    READ_ONCE(e->emit_round) != k &&
-		    READ_ONCE(e->cpu) == (uint64_t)cpu + 1)
-			return;
-	}
-	plan->spin_ns = SPIN_FIRST_NS;
+	if (cpu >= 0 && !emitter_on_cpu(em->broker, cpu, em->slot, k))
+		plan->spin_ns = SPIN_FIRST_NS;
 }
 
 /*
@@ -401,24 +406,16 @@ void wait_plan_outcome(struct pooter_emitter *em, uint64_t k, uint64_t now,
 void wait_plan_delivery(struct pooter_consumer *c, uint64_t now,
 			struct wait_plan *plan)
 {
-	struct pooter_broker *b = c->broker;
 	int cpu;
 
-	wait_plan(b, now, plan);
+	plan_for(c->broker, now, plan);
 	if (plan->spin_ns || online_cpus() < 2)
 		return;
 	cpu = sched_getcpu();
-	if (cpu < 0)
-		return;
-	for (uint32_t i = 0; i < b->max_emitters; i++) {
-		struct shm_emitter *e = shm_emitter(b, i);
-
-		if (READ_ONCE(e->owner) &&
-		    READ_ONCE(e->cpu) == (uint64_t)cpu + 1)
-			return;
+	if (cpu >= 0 && !emitter_on_cpu(c->broker, cpu, UINT32_MAX, 0)) {
+		plan->spin_ns = SPIN_FIRST_NS;
+		plan->yield_ns = 0;
 	}
-	plan->spin_ns = SPIN_FIRST_NS;
-	plan->yield_ns = 0;
 }
 
 /*

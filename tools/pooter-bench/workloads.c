@@ -246,6 +246,23 @@ static void set_rate(struct run_result *res, uint64_t start, uint64_t end)
 	res->rounds_per_s = (double)res->rounds * 1e9 / res->wall_ns;
 }
 
+/*
+ * A team that ran to its end: the clock stops when its last process is
+ * done; CPU and background over the timed part.
+ */
+static void team_measure(const struct team *t, uint64_t rounds,
+			 struct run_result *res)
+{
+	uint64_t end = 0;
+
+	for (unsigned int i = 0; i < t->n; i++)
+		if (t->slots[i].done_ns > end)
+			end = t->slots[i].done_ns;
+	set_rate(res, t->start_ns, end);
+	sum_cpu(t, rounds, res);
+	res->background_pct = team_background_pct(t);
+}
+
 void run_pooter(const struct pooter_params *p, struct run_result *res)
 {
 	POOTER_OPTS(pooter_broker_attr, attr, .max_emitters = p->emitters,
@@ -366,7 +383,6 @@ void run_barrier(unsigned int procs, uint64_t rounds, unsigned int watchdog_s,
 	struct barrier_ctx x = { .rounds = rounds };
 	pthread_barrierattr_t ba;
 	struct team t;
-	uint64_t end = 0;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -394,12 +410,7 @@ void run_barrier(unsigned int procs, uint64_t rounds, unsigned int watchdog_s,
 		team_free(&t);
 		goto out; /* a killed waiter: do not destroy */
 	}
-	for (unsigned int i = 0; i < t.n; i++)
-		if (t.slots[i].done_ns > end)
-			end = t.slots[i].done_ns;
-	set_rate(res, t.start_ns, end);
-	sum_cpu(&t, rounds, res);
-	res->background_pct = team_background_pct(&t);
+	team_measure(&t, rounds, res);
 	latency_of(x.lat, (size_t)procs * rounds, &res->lat);
 	team_free(&t);
 	pthread_barrier_destroy(x.bar);
@@ -433,7 +444,6 @@ void run_switch_floor(unsigned int procs, uint64_t rounds,
 		      unsigned int watchdog_s, struct run_result *res)
 {
 	struct team t;
-	uint64_t end = 0;
 
 	memset(res, 0, sizeof(*res));
 	res->procs = procs;
@@ -443,12 +453,7 @@ void run_switch_floor(unsigned int procs, uint64_t rounds,
 		team_free(&t);
 		return;
 	}
-	for (unsigned int i = 0; i < t.n; i++)
-		if (t.slots[i].done_ns > end)
-			end = t.slots[i].done_ns;
-	set_rate(res, t.start_ns, end);
-	sum_cpu(&t, res->rounds, res);
-	res->background_pct = team_background_pct(&t);
+	team_measure(&t, res->rounds, res);
 	team_free(&t);
 	res->ok = true;
 }
