@@ -22,7 +22,7 @@
 #      builds with pkg-config against the tree and runs;
 #   4. dpkg installs the three into a throwaway root with its own database
 #      (--instdir, --admindir: the system is not touched; ldconfig is a
-#      stub that records its calls), dpkg --audit is clean, then dpkg
+#      recorder that logs its calls), dpkg --audit is clean, then dpkg
 #      --purge leaves nothing behind;
 #   5. with --system (or CI set in the environment) and as root: dpkg -i for
 #      real, the header, library, pooter.pc, CMake package, pooter-shm and
@@ -243,8 +243,8 @@ ok "the packaged pipeline-barrier.c builds against the tree and runs: $(tail -n 
 section "4. dpkg -i and --purge in a throwaway root"
 troot=$work/dpkg-root
 admin=$work/dpkg-admin
-stub=$work/stub-bin
-mkdir -p "$troot" "$admin"/{info,updates,triggers} "$stub"
+recorder=$work/recorder-bin
+mkdir -p "$troot" "$admin"/{info,updates,triggers} "$recorder"
 : >"$admin/available"
 # The database knows the packages ours depend on as this system has them
 # (their status entries, without their files), so that dpkg checks the
@@ -268,11 +268,11 @@ for dep in $(for p in "${packages[@]}"; do field "$p" Depends; done |
 	fi
 done
 # The maintainer scripts run outside the root (--force-script-chrootless):
-# their ldconfig is this stub, which only records that it was called.
-printf '#!/bin/sh\necho "ldconfig $*" >>"%s"\n' "$work/ldconfig.log" >"$stub/ldconfig"
-chmod +x "$stub/ldconfig"
+# their ldconfig is this recorder, which only logs that it was called.
+printf '#!/bin/sh\necho "ldconfig $*" >>"%s"\n' "$work/ldconfig.log" >"$recorder/ldconfig"
+chmod +x "$recorder/ldconfig"
 tdpkg() {
-	PATH=$stub:$PATH dpkg --instdir="$troot" --admindir="$admin" \
+	PATH=$recorder:$PATH dpkg --instdir="$troot" --admindir="$admin" \
 		--log="$work/dpkg.log" --force-script-chrootless \
 		--force-not-root "${force_depends[@]}" "$@"
 }
