@@ -57,6 +57,24 @@ install(FILES
 	DESTINATION ${POOTER_CMAKE_DIR}
 	COMPONENT dev)
 
+# --- relocatable tools ----------------------------------------------------
+
+# Relocatable (cmake/relocatable.cmake), the installed tools find
+# libpooter.so.0 beside them: a RUNPATH (DT_RUNPATH, not the deprecated
+# DT_RPATH, so LD_LIBRARY_PATH still wins) relative to $ORIGIN, their own
+# directory.  The build tree's binaries keep their absolute build RPATH.
+if(POOTER_RELOCATABLE)
+	file(RELATIVE_PATH POOTER_BIN_TO_LIB "${CMAKE_INSTALL_FULL_BINDIR}"
+		"${CMAKE_INSTALL_FULL_LIBDIR}")
+	foreach(tool pooter-shm pooter-demo pooter-bench)
+		if(TARGET ${tool})
+			set_target_properties(${tool} PROPERTIES
+				INSTALL_RPATH "$ORIGIN/${POOTER_BIN_TO_LIB}")
+			target_link_options(${tool} PRIVATE -Wl,--enable-new-dtags)
+		endif()
+	endforeach()
+endif()
+
 # --- man pages and examples -----------------------------------------------
 
 # Section 3 (one page per exported function, aliases as symlinks, which
