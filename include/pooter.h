@@ -65,6 +65,11 @@ struct pooter_consumer;
  * so fields can be added without breaking callers built against an older
  * header.  Declare with POOTER_OPTS(pooter_broker_attr, attr, .depth = 16);
  * a zero field takes its default.
+ *
+ * C++ has designated initializers only from C++20, and then only in the
+ * order of declaration: there, and in C too, declare with
+ * POOTER_OPTS_INIT(pooter_broker_attr, attr); (every field zero, sz set)
+ * and assign the fields: attr.quorum = 2; attr.timeout_ms = 5000;
  */
 struct pooter_broker_attr {
 	size_t sz;
@@ -79,6 +84,18 @@ struct pooter_broker_attr {
 
 #define POOTER_OPTS(TYPE, NAME, ...) \
 	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+
+#ifdef __cplusplus
+#define POOTER_OPTS_INIT(TYPE, NAME)                    \
+	struct TYPE NAME = [] {                         \
+		struct TYPE pooter_opts_ {};            \
+		pooter_opts_.sz = sizeof(pooter_opts_); \
+		return pooter_opts_;                    \
+	}()
+#else
+#define POOTER_OPTS_INIT(TYPE, NAME) \
+	struct TYPE NAME = { .sz = sizeof(struct TYPE) }
+#endif
 
 /* --- brokers ------------------------------------------------------------ */
 
@@ -157,7 +174,8 @@ struct pooter_broker_stat {
 
 /*
  * Snapshot of the broker.  Enforces an overdue deadline first, as every call
- * that touches the broker does.
+ * that touches the broker does.  In C++ the function hides the struct's
+ * name, as stat() does struct stat's: declare "struct pooter_broker_stat st{};".
  */
 int pooter_broker_stat(struct pooter_broker *broker,
 		       struct pooter_broker_stat *st);
@@ -420,7 +438,13 @@ int pooter_consume_complete(struct io_uring *ring,
 			    const struct io_uring_cqe *cqe,
 			    const struct pooter_delivery **deliveryp);
 
-/* --- errors ------------------------------------------------------------- */
+/* --- errors and version ------------------------------------------------- */
+
+/*
+ * The version of the library that runs, "MAJOR.MINOR.PATCH" (the header's
+ * POOTER_VERSION_* are those of the library compiled against).
+ */
+const char *pooter_version(void);
 
 /* Text for any code (negative or positive errno); static, never freed. */
 const char *pooter_strerror(int err);
