@@ -89,6 +89,7 @@ static const char usage_text[] =
 	"(default 600)\n"
 	"  -j, --json                 one JSON document on stdout\n"
 	"  -h, --help\n"
+	"  -V, --version\n"
 	"\n"
 	"Exit status: 0 when every run completed correctly, 1 when one did "
 	"not,\n2 on bad usage.\n";
@@ -178,6 +179,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		  OPT_MAX_BACKGROUND },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int c;
@@ -197,7 +199,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->max_background = -1;
 	o->baselines = true;
 
-	while ((c = getopt_long(argc, argv, "E:C:R:P:d:t:jh", longopts,
+	while ((c = getopt_long(argc, argv, "E:C:R:P:d:t:jhV", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'E':
@@ -284,6 +286,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
+		case 'V':
+			printf("pooter-bench %d.%d.%d (libpooter %s)\n",
+			       POOTER_VERSION_MAJOR, POOTER_VERSION_MINOR,
+			       POOTER_VERSION_PATCH, pooter_version());
+			exit(fflush(stdout) ? 1 : 0);
 		default:
 			return usage_error("bad option");
 		}

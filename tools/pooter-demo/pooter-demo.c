@@ -878,13 +878,24 @@ int main(int argc, char **argv)
 	uint64_t a_emitted_ms;
 	int i, err;
 
+	if (argc == 2 &&
+	    (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		printf("pooter-demo %d.%d.%d (libpooter %s)\n",
+		       POOTER_VERSION_MAJOR, POOTER_VERSION_MINOR,
+		       POOTER_VERSION_PATCH, pooter_version());
+		return fflush(stdout) ? 1 : 0;
+	}
 	if (argc > 1) {
-		fprintf(stderr,
-			"usage: %s\n"
+		bool help = argc == 2 && (!strcmp(argv[1], "-h") ||
+					  !strcmp(argv[1], "--help"));
+
+		fprintf(help ? stdout : stderr,
+			"usage: %s [--help | --version]\n"
 			"Plays the pooter README example with real processes "
-			"and checks that it goes as told.\n",
+			"and checks that it goes as told.\n"
+			"See pooter-demo(1).\n",
 			argv[0]);
-		return 2;
+		return help ? 0 : 2;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &demo_start);
 	snprintf(broker_name, sizeof(broker_name), "demo-%d-%lld",
