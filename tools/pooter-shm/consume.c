@@ -7,7 +7,8 @@
  * count, --timeout, SIGINT, SIGTERM, a reader that went away), so that no
  * dead slot is left behind to hold ring records until someone reaps it.
  * That is why the wait is cut into slices: pooter_consume() resumes after
- * a signal, so the loop is what notices one.
+ * a signal, so the loop is what notices one.  Interrupted, it exits with
+ * 128 + the signal's number, as the shell would report the signal.
  */
 #include <errno.h>
 #include <string.h>
@@ -171,7 +172,12 @@ int cmd_consume(const struct shm_cmd *cmd, int argc, char **argv)
 		ret = consume_next(consumer, have_timeout ? (int)timeout : -1,
 				   &d);
 		if (ret == -EINTR) {
-			ret = SHM_EXIT_OK;
+			/*
+			 * As a shell reports a process a signal ended: so
+			 * that "consume ... && act" does not act after a
+			 * Ctrl-C (the consumer still leaves, below).
+			 */
+			ret = SHM_EXIT_SIGNAL + shm_stop;
 			break;
 		} else if (ret == -ETIMEDOUT) {
 			shm_error(cmd, name, "no delivery within %u ms",

@@ -64,15 +64,35 @@ static int read_payload(const struct shm_cmd *cmd, const char *path,
 	return SHM_EXIT_OK;
 }
 
+/* The outcome, as one JSON document; no round for a full ring. */
+static void emit_json(const char *broker, struct pooter_emitter *emitter,
+		      const uint64_t *round, int outcome)
+{
+	struct json j;
+
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_string(&j, "broker", broker);
+	json_string(&j, "emitter", pooter_emitter_name(emitter));
+	if (round)
+		json_uint(&j, "round", *round);
+	else
+		json_null(&j, "round");
+	json_string(&j, "outcome", shm_outcome_name(outcome));
+	json_object_end(&j);
+	json_end(&j);
+}
+
 int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv)
 {
 	const char *name, *as = NULL, *text = NULL, *path = NULL;
-	bool wait_join = false, use_stdin = false;
+	bool wait_join = false, use_stdin = false, json = false;
 	const struct shm_opt opts[] = {
 		SHM_OPT_STR("as", 'a', &as),
 		SHM_OPT_STR("data", 'd', &text),
 		SHM_OPT_STR("file", 'f', &path),
 		SHM_OPT_FLAG("wait-join", 'w', &wait_join),
+		SHM_OPT_FLAG("json", 'j', &json),
 		{ .name = NULL },
 	};
 	struct pooter_emitter *emitter;
@@ -148,9 +168,13 @@ int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv)
 	case -ETIMEDOUT:
 	case -ECANCELED:
 	case -EOWNERDEAD:
-		printf("round %llu ", (unsigned long long)round);
-		shm_print_outcome(stdout, ret);
-		putchar('\n');
+		if (json) {
+			emit_json(name, emitter, &round, ret);
+		} else {
+			printf("round %llu ", (unsigned long long)round);
+			shm_print_outcome(stdout, ret);
+			putchar('\n');
+		}
 		/* A cancelled round's status beats a failed print. */
 		status = shm_flush(cmd, stdout);
 		ret = ret ? shm_exit_status(ret) : status;
@@ -159,6 +183,10 @@ int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv)
 		shm_error(cmd, name,
 			  "ring full: consumers held every record for a whole "
 			  "timeout; no round opened");
+		if (json) {
+			emit_json(name, emitter, NULL, ret);
+			shm_flush(cmd, stdout);
+		}
 		ret = SHM_EXIT_RINGFULL;
 		break;
 	case -EMSGSIZE:

@@ -115,8 +115,7 @@ snapshot_consumer(const struct snapshot *s, unsigned int slot)
 	return NULL;
 }
 
-static unsigned int snapshot_count(const struct snapshot *s, int kind,
-				   bool dead_only)
+unsigned int snapshot_count(const struct snapshot *s, int kind, bool dead_only)
 {
 	unsigned int i, n = 0;
 
@@ -161,7 +160,7 @@ static const char *record_state_name(int state)
 	}
 }
 
-static uint64_t rounds_cancelled(const struct pooter_broker_stat *st)
+uint64_t rounds_cancelled(const struct pooter_broker_stat *st)
 {
 	return st->rounds_timedout + st->rounds_cancelled +
 	       st->rounds_ownerdead;
@@ -355,7 +354,7 @@ static void show_text(FILE *out, const char *name, const struct snapshot *s)
 
 /* --- show, as JSON ------------------------------------------------------ */
 
-static void json_counters(struct json *j, const struct pooter_broker_stat *st)
+void json_counters(struct json *j, const struct pooter_broker_stat *st)
 {
 	json_object_begin(j, "counters");
 	json_uint(j, "rounds_opened", st->rounds_opened);
@@ -390,8 +389,8 @@ static void json_round_members(struct json *j, const char *key,
  * The round object: the state of show's snapshot s, or without s, what ls
  * tells of st: the same fields, less those only a snapshot has.
  */
-static void json_round(struct json *j, const struct pooter_broker_stat *st,
-		       const struct snapshot *s)
+void json_round(struct json *j, const struct pooter_broker_stat *st,
+		const struct snapshot *s)
 {
 	bool open = st->round_state == POOTER_ROUND_OPEN;
 
@@ -557,12 +556,7 @@ int cmd_show(const struct shm_cmd *cmd, int argc, char **argv)
 
 /* --- ls ----------------------------------------------------------------- */
 
-struct name_list {
-	char **names;
-	size_t n, cap;
-};
-
-static int name_list_add(const char *name, void *arg)
+int name_list_add(const char *name, void *arg)
 {
 	struct name_list *l = arg;
 	char **names;
@@ -578,7 +572,7 @@ static int name_list_add(const char *name, void *arg)
 	return 0;
 }
 
-static int name_cmp(const void *a, const void *b)
+int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -756,6 +750,38 @@ static void watch_line(char *buf, size_t size, const struct snapshot *s)
 		 (unsigned long long)st->deliveries);
 }
 
+/*
+ * watch --json: one document per change, what the line says; a removed
+ * broker is {"time", "name", "removed": true}.
+ */
+static void watch_json(const char *name, const char *stamp,
+		       const struct snapshot *s)
+{
+	struct json j;
+
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_string(&j, "time", stamp);
+	json_string(&j, "name", name);
+	json_bool(&j, "removed", !s);
+	if (s) {
+		json_uint(&j, "emitters",
+			  snapshot_count(s, POOTER_MEMBER_EMITTER, false));
+		json_uint(&j, "dead_emitters",
+			  snapshot_count(s, POOTER_MEMBER_EMITTER, true));
+		json_uint(&j, "consumers",
+			  snapshot_count(s, POOTER_MEMBER_CONSUMER, false));
+		json_uint(&j, "dead_consumers",
+			  snapshot_count(s, POOTER_MEMBER_CONSUMER, true));
+		json_uint(&j, "records_free", s->st.records_free);
+		json_uint(&j, "depth", s->st.depth);
+		json_round(&j, &s->st, NULL);
+		json_counters(&j, &s->st);
+	}
+	json_object_end(&j);
+	json_end(&j);
+}
+
 static void watch_timestamp(char *buf, size_t size)
 {
 	struct timeval tv;
@@ -770,10 +796,12 @@ static void watch_timestamp(char *buf, size_t size)
 int cmd_watch(const struct shm_cmd *cmd, int argc, char **argv)
 {
 	unsigned int interval_ms = 200, count = 0, shown = 0;
+	bool json = false;
 	const struct shm_opt opts[] = {
 		SHM_OPT_UINT("interval", 'i', &interval_ms, 1,
 			     POOTER_TIMEOUT_MAX_MS, NULL),
 		SHM_OPT_UINT("count", 'n', &count, 1, UINT32_MAX, NULL),
+		SHM_OPT_FLAG("json", 'j', &json),
 		{ .name = NULL },
 	};
 	char line[512], last[512] = "", stamp[64], path[128];
@@ -789,13 +817,16 @@ int cmd_watch(const struct shm_cmd *cmd, int argc, char **argv)
 	snprintf(path, sizeof(path), "/dev/shm/pooter.%s", name);
 	shm_catch_signals();
 
-	tty = isatty(STDOUT_FILENO);
+	tty = !json && isatty(STDOUT_FILENO);
 	while (!shm_stop) {
 		struct stat sb;
 
 		if (stat(path, &sb) && errno == ENOENT) {
 			watch_timestamp(stamp, sizeof(stamp));
-			printf("%s broker removed\n", stamp);
+			if (json)
+				watch_json(name, stamp, NULL);
+			else
+				printf("%s broker removed\n", stamp);
 			ret = shm_flush(cmd, stdout);
 			break;
 		}
@@ -812,7 +843,10 @@ int cmd_watch(const struct shm_cmd *cmd, int argc, char **argv)
 		} else {
 			watch_line(line, sizeof(line), &s);
 			if (strcmp(line, last)) {
-				printf("%s %s\n", stamp, line);
+				if (json)
+					watch_json(name, stamp, &s);
+				else
+					printf("%s %s\n", stamp, line);
 				memcpy(last, line, sizeof(last));
 				shown++;
 			}

@@ -169,3 +169,11 @@ void json_end(struct json *j)
 {
 	fputc('\n', j->out);
 }
+
+/* A failure, as every --json document tells one: its errno name and text. */
+void json_errno(struct json *j, int err, const char *detail)
+{
+	json_string(j, "errno", shm_errno_name(err));
+	json_string(j, "error",
+		    detail && detail[0] ? detail : pooter_strerror(err));
+}

@@ -10,7 +10,7 @@
 
 #include "shm.h"
 
-/* The option ls, show and check share, as their help words it. */
+/* The option every command has, as their help words it. */
 #define SHM_HELP_JSON "  -j, --json     one JSON document (see pooter-shm(1))\n"
 
 static const struct shm_cmd shm_cmds[] = {
@@ -32,20 +32,22 @@ static const struct shm_cmd shm_cmds[] = {
 	{
 		.name = "watch",
 		.run = cmd_watch,
-		.synopsis = "NAME [--interval MS] [--count N]",
+		.synopsis = "NAME [--interval MS] [--count N] [--json]",
 		.summary =
 			"a live view of show: redrawn on a terminal, one line "
 			"per change otherwise",
 		.help = "  -i, --interval MS  time between looks (default 200)\n"
 			"  -n, --count N      stop after N views or lines "
-			"(default: until interrupted)\n",
+			"(default: until interrupted)\n"
+			"  -j, --json         one JSON document per change, one "
+			"per line\n",
 	},
 	{
 		.name = "create",
 		.run = cmd_create,
 		.synopsis = "[NAME] [--emitters N] [--consumers N] "
 			    "[--payload BYTES] [--depth D] [--timeout MS] "
-			    "[--quorum Q] [--mode OCTAL]",
+			    "[--quorum Q] [--mode OCTAL] [--json]",
 		.summary = "create a broker (no NAME: a generated UUIDv7 name, "
 			   "printed)",
 		.help = "  -e, --emitters N     most emitters (1..256, default 8)\n"
@@ -57,37 +59,49 @@ static const struct shm_cmd shm_cmds[] = {
 			"default 1000)\n"
 			"  -q, --quorum Q       emitters a round waits for "
 			"(0..N, default 0: none)\n"
-			"  -m, --mode OCTAL     file mode (default 0600)\n",
+			"  -m, --mode OCTAL     file mode (default 0600; the owner "
+			"needs 0600)\n"
+			"  -j, --json           the broker created, as one JSON "
+			"document\n",
 	},
 	{
 		.name = "rm",
 		.run = cmd_rm,
-		.synopsis = "NAME...",
+		.synopsis = "NAME... [--force] [--json] | --abandoned "
+			    "[--older-than AGE] [--dry-run] [--json] [NAME...]",
 		.summary =
 			"remove brokers (members attached keep working until "
 			"they close)",
-		.help = "",
+		.help = "  -f, --force           remove NAME even when it is "
+			"no valid broker\n"
+			"  -A, --abandoned       remove the brokers (all, or the "
+			"NAMEs) with no live\n"
+			"                        member and no open round\n"
+			"  -o, --older-than AGE  --abandoned: only those idle "
+			"for AGE (30s, 10m, 2h, 7d)\n"
+			"  -n, --dry-run         --abandoned: say what would be "
+			"removed, remove nothing\n" SHM_HELP_JSON,
 	},
 	{
 		.name = "set",
 		.run = cmd_set,
-		.synopsis = "NAME --timeout MS",
+		.synopsis = "NAME --timeout MS [--json]",
 		.summary = "change the timeout of rounds opened from now on",
-		.help = "  -t, --timeout MS  1..3600000\n",
+		.help = "  -t, --timeout MS  1..3600000\n" SHM_HELP_JSON,
 	},
 	{
 		.name = "cancel",
 		.run = cmd_cancel,
-		.synopsis = "NAME",
+		.synopsis = "NAME [--json]",
 		.summary = "cancel the open round (ECANCELED)",
-		.help = "",
+		.help = SHM_HELP_JSON,
 	},
 	{
 		.name = "emit",
 		.run = cmd_emit,
 		.synopsis =
 			"NAME [--as EMITTER] [--data TEXT | --file PATH | -] "
-			"[--wait-join]",
+			"[--wait-join] [--json]",
 		.summary = "join, emit once, print the round's outcome, leave",
 		.help = "  -a, --as EMITTER  the emitter's name (default: a "
 			"generated UUIDv7)\n"
@@ -96,7 +110,8 @@ static const struct shm_cmd shm_cmds[] = {
 			"  -                 the payload is standard input\n"
 			"  -w, --wait-join   while a round is open, wait for it "
 			"to end before joining\n"
-			"                    (default: fail with status 75)\n",
+			"                    (default: fail with status 75)\n"
+			"  -j, --json        the outcome as one JSON document\n",
 	},
 	{
 		.name = "consume",
@@ -126,10 +141,20 @@ static const struct shm_cmd shm_cmds[] = {
 	{
 		.name = "gc",
 		.run = cmd_gc,
-		.synopsis = "NAME",
+		.synopsis = "NAME [--json]",
 		.summary =
 			"reclaim the slots of members whose processes are dead",
-		.help = "",
+		.help = SHM_HELP_JSON,
+	},
+	{
+		.name = "metrics",
+		.run = cmd_metrics,
+		.synopsis = "[NAME...] [--output FILE]",
+		.summary = "every broker's counters, in the Prometheus text "
+			   "format",
+		.help = "  -o, --output FILE  write FILE atomically (for the "
+			"node exporter's textfile\n"
+			"                     collector), not standard output\n",
 	},
 };
 
@@ -145,9 +170,11 @@ static const char shm_exit_help[] =
 	"   3  emit: round cancelled because a participant died (EOWNERDEAD)\n"
 	"   4  emit: ring full, no round opened (EAGAIN)\n"
 	"   5  cancel: no round was open\n"
+	"   6  check: members of dead processes (gc reclaims them), no "
+	"corruption\n"
 	"  64  usage: bad command line, bad name, value out of range\n"
 	"  65  bad data: corrupted segment (EPROTO), payload over the "
-	"limit, check found problems\n"
+	"limit, check found corruption\n"
 	"  66  emit: the payload's file cannot be read\n"
 	"  69  no such broker (ENOENT), or one from another namespace (EXDEV)\n"
 	"  70  internal error\n"
@@ -156,7 +183,9 @@ static const char shm_exit_help[] =
 	"  74  writing the output failed\n"
 	"  75  try again later: a round is open (EBUSY), no free slot or "
 	"space (ENOSPC)\n"
-	"  77  permission denied (EACCES, EPERM)\n";
+	"  77  permission denied (EACCES, EPERM)\n"
+	" 130  consume: interrupted (128 + the signal: 129 SIGHUP, 143 "
+	"SIGTERM)\n";
 
 void shm_usage(const struct shm_cmd *cmd, FILE *out)
 {
@@ -164,8 +193,11 @@ void shm_usage(const struct shm_cmd *cmd, FILE *out)
 		cmd->synopsis, cmd->summary);
 	if (cmd->help[0])
 		fprintf(out, "\nOptions:\n%s", cmd->help);
-	fprintf(out, "  -h, --help     this help\n\n%s", shm_exit_help);
-	fprintf(out, "\nSee pooter-shm(1).\n");
+	fprintf(out,
+		"  -h, --help     this help\n\n"
+		"Exit status: 0 on success; the others are listed by '%s "
+		"--help'\nand in pooter-shm(1), section EXIT STATUS.\n",
+		SHM_PROG);
 }
 
 int shm_usage_error(const struct shm_cmd *cmd, const char *fmt, ...)
@@ -229,8 +261,9 @@ int main(int argc, char **argv)
 		return fflush(stdout) ? SHM_EXIT_IOERR : SHM_EXIT_OK;
 	}
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
-		printf("%s %d.%d.%d\n", SHM_PROG, POOTER_VERSION_MAJOR,
-		       POOTER_VERSION_MINOR, POOTER_VERSION_PATCH);
+		printf("%s %d.%d.%d (libpooter %s)\n", SHM_PROG,
+		       POOTER_VERSION_MAJOR, POOTER_VERSION_MINOR,
+		       POOTER_VERSION_PATCH, pooter_version());
 		return fflush(stdout) ? SHM_EXIT_IOERR : SHM_EXIT_OK;
 	}
 	cmd = shm_find(argv[1]);

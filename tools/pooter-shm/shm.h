@@ -4,7 +4,8 @@
  * reporting, argument parsing, the JSON writer and broker snapshots.
  *
  * Each subcommand lives in its own file (inspect.c: ls, show, watch;
- * admin.c: create, rm, set, cancel, check, gc; emit.c; consume.c) and is
+ * admin.c: create, rm, set, cancel, check, gc; emit.c; consume.c;
+ * metrics.c) and is
  * dispatched by main.c.  Nothing here knows the segment's layout: the tool
  * sees a broker only through the public API of pooter.h.
  */
@@ -34,9 +35,10 @@ enum shm_exit {
 	SHM_EXIT_OWNERDEAD = 3, /* EOWNERDEAD: a participant died */
 	SHM_EXIT_RINGFULL = 4,	/* EAGAIN: no ring record for a whole timeout */
 	SHM_EXIT_NOROUND = 5,	/* cancel: no round was open */
-	SHM_EXIT_USAGE = 64,	/* EX_USAGE: command line, name, range */
-	SHM_EXIT_DATAERR = 65,	/* EX_DATAERR: EPROTO, EMSGSIZE, problems */
-	SHM_EXIT_NOINPUT = 66,	/* EX_NOINPUT: --file cannot be read */
+	SHM_EXIT_DEADMEMBERS = 6,  /* check: dead members, no corruption */
+	SHM_EXIT_USAGE = 64,	   /* EX_USAGE: command line, name, range */
+	SHM_EXIT_DATAERR = 65,	   /* EX_DATAERR: EPROTO, EMSGSIZE, problems */
+	SHM_EXIT_NOINPUT = 66,	   /* EX_NOINPUT: --file cannot be read */
 	SHM_EXIT_UNAVAILABLE = 69, /* EX_UNAVAILABLE: ENOENT, EXDEV */
 	SHM_EXIT_SOFTWARE = 70,	   /* EX_SOFTWARE: the library said nonsense */
 	SHM_EXIT_OSERR = 71,	   /* EX_OSERR: any other system error */
@@ -44,6 +46,7 @@ enum shm_exit {
 	SHM_EXIT_IOERR = 74,	   /* EX_IOERR: writing the output failed */
 	SHM_EXIT_TEMPFAIL = 75,	   /* EX_TEMPFAIL: EBUSY, ENOSPC */
 	SHM_EXIT_NOPERM = 77,	   /* EX_NOPERM: EACCES, EPERM */
+	SHM_EXIT_SIGNAL = 128,	   /* consume: interrupted, + the signal */
 };
 
 struct shm_cmd {
@@ -116,7 +119,7 @@ int shm_parse_open(const struct shm_cmd *cmd, int argc, char **argv,
 		   const struct shm_opt *opts, const char **name,
 		   struct pooter_broker **brokerp, int *status);
 int shm_flush(const struct shm_cmd *cmd, FILE *out);
-extern volatile sig_atomic_t shm_stop;
+extern volatile sig_atomic_t shm_stop; /* the signal that asked, or 0 */
 void shm_catch_signals(void);
 void *shm_grow(void *array, size_t *cap, size_t n, size_t size, size_t first);
 uint64_t shm_now_ns(void);
@@ -150,6 +153,8 @@ void json_bool(struct json *j, const char *key, bool v);
 void json_null(struct json *j, const char *key);
 void json_end(struct json *j);
 
+void json_errno(struct json *j, int err, const char *detail);
+
 /* inspect.c: a broker's state, gathered through the inspection API */
 struct snapshot {
 	struct pooter_broker_stat st;
@@ -165,6 +170,20 @@ struct snapshot {
 int snapshot_take(struct pooter_broker *broker, struct snapshot *s);
 void snapshot_free(struct snapshot *s);
 
+/* Broker names, gathered by name_list_add() as a pooter_broker_foreach() cb */
+struct name_list {
+	char **names;
+	size_t n, cap;
+};
+
+int name_list_add(const char *name, void *arg);
+int name_cmp(const void *a, const void *b);
+unsigned int snapshot_count(const struct snapshot *s, int kind, bool dead_only);
+uint64_t rounds_cancelled(const struct pooter_broker_stat *st);
+void json_round(struct json *j, const struct pooter_broker_stat *st,
+		const struct snapshot *s);
+void json_counters(struct json *j, const struct pooter_broker_stat *st);
+
 /* the subcommands */
 int cmd_ls(const struct shm_cmd *cmd, int argc, char **argv);
 int cmd_show(const struct shm_cmd *cmd, int argc, char **argv);
@@ -177,5 +196,6 @@ int cmd_check(const struct shm_cmd *cmd, int argc, char **argv);
 int cmd_gc(const struct shm_cmd *cmd, int argc, char **argv);
 int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv);
 int cmd_consume(const struct shm_cmd *cmd, int argc, char **argv);
+int cmd_metrics(const struct shm_cmd *cmd, int argc, char **argv);
 
 #endif /* POOTER_SHM_H */

@@ -388,12 +388,12 @@ volatile sig_atomic_t shm_stop;
 
 static void shm_on_signal(int sig)
 {
-	shm_stop = 1;
+	shm_stop = sig;
 }
 
 /*
  * For the commands that run until told to stop (consume leaves, watch
- * closes): SIGINT, SIGTERM and SIGHUP set shm_stop.  No SA_RESTART, so
+ * closes): SIGINT, SIGTERM and SIGHUP set shm_stop to their number.  No SA_RESTART, so
  * that a wait or a sleep ends and the loop that checks shm_stop sees the
  * signal, not the library.  A reader that went away is an output error
  * (EPIPE, from shm_flush()), not a death.
