@@ -5,12 +5,15 @@
 # with cpack -G DEB, check what is in them, install them and remove them.
 #
 #   libpooter0     the shared library (libpooter.so.0, .so.0.x.y); shlibs,
-#                  ldconfig calls; depends on libc6, liburing2
+#                  symbols, an ldconfig trigger (no maintainer scripts);
+#                  depends on libc6, liburing2
 #   libpooter-dev  header, libpooter.so, libpooter.a, pooter.pc, the CMake
 #                  package, man3 and man7; depends on libpooter0 (= version)
 #                  and liburing-dev
-#   pooter-tools   pooter-shm (and the other tools), man1; depends on
-#                  libpooter0
+#   pooter-tools   pooter-shm (and the other tools), man1, bash completion;
+#                  depends on libpooter0
+#
+# Every package has copyright and changelog.Debian.gz (from NEWS.md).
 #
 # Steps:
 #   1. build, with prefix /usr (pooter.pc records the prefix), and cpack;
@@ -21,8 +24,8 @@
 #      renders every page, pooter.pc says /usr, and the packaged example
 #      builds with pkg-config against the tree and runs;
 #   4. dpkg installs the three into a throwaway root with its own database
-#      (--instdir, --admindir: the system is not touched; ldconfig is a
-#      recorder that logs its calls), dpkg --audit is clean, then dpkg
+#      (--instdir, --admindir: the system is not touched), the ldconfig
+#      trigger is registered, dpkg --audit is clean, then dpkg
 #      --purge leaves nothing behind;
 #   5. with --system (or CI set in the environment) and as root: dpkg -i for
 #      real, the header, library, pooter.pc, CMake package, pooter-shm and
@@ -162,10 +165,10 @@ only() { # package extended-regex: every file must match
 }
 
 for p in "${packages[@]}"; do
-	has "$p" "usr/share/doc/$p/copyright"
+	has "$p" "usr/share/doc/$p/copyright" "usr/share/doc/$p/changelog.Debian.gz"
 done
 has libpooter0 "$libdir/libpooter.so.0" "$libdir/libpooter.so.$version"
-only libpooter0 "^($libdir/libpooter\\.so\\.0(\\.[0-9]+)*|usr/share/doc/libpooter0/copyright)\$"
+only libpooter0 "^($libdir/libpooter\\.so\\.0(\\.[0-9]+)*|usr/share/doc/libpooter0/(copyright|changelog\\.Debian\\.gz)|usr/share/lintian/overrides/libpooter0)\$"
 
 has libpooter-dev usr/include/pooter.h "$libdir/libpooter.so" \
 	"$libdir/libpooter.a" "$libdir/pkgconfig/pooter.pc" \
@@ -181,10 +184,14 @@ for page in "$src"/man/*.3; do
 	man3=$((man3 + 1))
 done
 ok "libpooter-dev has all $man3 pages of man/*.3, gzipped"
-only libpooter-dev "^(usr/include/|$libdir/libpooter\\.(so|a)\$|$libdir/(pkgconfig|cmake)/|usr/share/man/man[37]/|usr/share/doc/)"
+only libpooter-dev "^(usr/include/|$libdir/libpooter\\.(so|a)\$|$libdir/(pkgconfig|cmake)/|usr/share/man/man[37]/|usr/share/doc/|usr/share/lintian/overrides/libpooter-dev\$)"
 
-has pooter-tools usr/bin/pooter-shm usr/share/man/man1/pooter-shm.1.gz
-only pooter-tools '^(usr/bin/|usr/share/man/man1/|usr/share/doc/)'
+has pooter-tools usr/bin/pooter-shm usr/share/man/man1/pooter-shm.1.gz \
+	usr/share/bash-completion/completions/pooter-shm
+for f in $(grep '^usr/bin/' "$work/pooter-tools.files"); do
+	has pooter-tools "usr/share/man/man1/${f#usr/bin/}.1.gz"
+done
+only pooter-tools '^(usr/bin/|usr/share/man/man1/|usr/share/doc/|usr/share/bash-completion/completions/pooter-shm$|usr/share/lintian/overrides/pooter-tools$)'
 
 sort "$work"/*.files | uniq -d >"$work/dups"
 [[ ! -s $work/dups ]] || die "files in two packages: $(cat "$work/dups")"
@@ -194,11 +201,29 @@ dpkg-deb -e "${deb[libpooter0]}" "$work/control0"
 grep -qE "^libpooter 0 libpooter0 \\(>= " "$work/control0/shlibs" ||
 	die "libpooter0 has no shlibs entry for libpooter.so.0"
 ok "libpooter0 shlibs: $(cat "$work/control0/shlibs")"
-for s in postinst postrm; do
-	grep -qw ldconfig "$work/control0/$s" 2>/dev/null ||
-		die "libpooter0 $s does not run ldconfig"
+grep -qx 'activate-noawait ldconfig' "$work/control0/triggers" 2>/dev/null ||
+	die "libpooter0 has no ldconfig trigger"
+for s in preinst postinst prerm postrm; do
+	[[ ! -e $work/control0/$s ]] || die "libpooter0 has a $s: $(cat "$work/control0/$s")"
 done
-ok "libpooter0 runs ldconfig in postinst and postrm"
+ok "libpooter0: an ldconfig trigger, no maintainer scripts"
+# symbols: exactly the library's exported symbols, each at a version
+dpkg-deb -x "${deb[libpooter0]}" "$work/x0"
+nm -D --defined-only --with-symbol-versions "$work/x0/$libdir/libpooter.so.$version" |
+	awk '{ v = $3; sub(/@@/, "@", v); if (v !~ /@/) v = v "@" v; print v }' |
+	sort >"$work/exports"
+sed -n 's/^ \([^ ]*\) [0-9.]*$/\1/p' "$work/control0/symbols" | sort >"$work/symbols"
+diff "$work/exports" "$work/symbols" >"$work/symbols.diff" ||
+	{ cat "$work/symbols.diff"; die "the symbols file and libpooter.so's exports differ (< exports, > symbols)"; }
+head -n 1 "$work/control0/symbols" | grep -qx 'libpooter.so.0 libpooter0 #MINVER#' ||
+	die "symbols: bad first line: $(head -n 1 "$work/control0/symbols")"
+ok "libpooter0 symbols: the $(wc -l <"$work/symbols") exported symbols, versioned"
+zcat "$work/x0/usr/share/doc/libpooter0/changelog.Debian.gz" >"$work/changelog"
+head -n 1 "$work/changelog" | grep -qxF "pooter ($debver) unstable; urgency=medium" ||
+	die "changelog.Debian: first line $(head -n 1 "$work/changelog")"
+grep -qE "^ -- $(field libpooter0 Maintainer | sed 's/[][\.*^$]/\\&/g')  [A-Z][a-z]{2}, " "$work/changelog" ||
+	die "changelog.Debian is not signed by the Maintainer"
+ok "changelog.Debian (from NEWS.md): $(head -n 1 "$work/changelog")"
 
 # --- 3. the extracted tree -----------------------------------------------------
 section "3. the three packages extracted into one tree"
@@ -243,8 +268,7 @@ ok "the packaged pipeline-barrier.c builds against the tree and runs: $(tail -n 
 section "4. dpkg -i and --purge in a throwaway root"
 troot=$work/dpkg-root
 admin=$work/dpkg-admin
-recorder=$work/recorder-bin
-mkdir -p "$troot" "$admin"/{info,updates,triggers} "$recorder"
+mkdir -p "$troot" "$admin"/{info,updates,triggers}
 : >"$admin/available"
 # The database knows the packages ours depend on as this system has them
 # (their status entries, without their files), so that dpkg checks the
@@ -267,12 +291,10 @@ for dep in $(for p in "${packages[@]}"; do field "$p" Depends; done |
 		force_depends=(--force-depends)
 	fi
 done
-# The maintainer scripts run outside the root (--force-script-chrootless):
-# their ldconfig is this recorder, which only logs that it was called.
-printf '#!/bin/sh\necho "ldconfig $*" >>"%s"\n' "$work/ldconfig.log" >"$recorder/ldconfig"
-chmod +x "$recorder/ldconfig"
+# Maintainer scripts, had a package any, would run outside the root
+# (--force-script-chrootless); ours have none.
 tdpkg() {
-	PATH=$recorder:$PATH dpkg --instdir="$troot" --admindir="$admin" \
+	dpkg --instdir="$troot" --admindir="$admin" \
 		--log="$work/dpkg.log" --force-script-chrootless \
 		--force-not-root "${force_depends[@]}" "$@"
 }
@@ -302,8 +324,10 @@ for p in "${packages[@]}"; do
 	done <"$work/$p.files"
 done
 ok "every packaged file is in place"
-grep -q '^ldconfig' "$work/ldconfig.log" 2>/dev/null || die "postinst did not run ldconfig"
-ok "postinst ran ldconfig"
+grep -qx 'activate-noawait ldconfig' "$admin/info/libpooter0.triggers" 2>/dev/null ||
+	grep -qx 'activate-noawait ldconfig' "$admin"/info/libpooter0:*.triggers 2>/dev/null ||
+	die "dpkg did not register libpooter0's ldconfig trigger"
+ok "dpkg registered libpooter0's ldconfig trigger"
 tdpkg --purge pooter-tools libpooter-dev libpooter0 >>"$work/tdpkg.log" 2>&1 ||
 	{ cat "$work/tdpkg.log"; die "dpkg --purge in the throwaway root failed"; }
 left=$(find "$troot" -mindepth 1 ! -type d)
@@ -312,8 +336,7 @@ for p in "${packages[@]}"; do
 	s=$(dpkg-query --admindir="$admin" -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
 	[[ -z $s || $s == "un " || $s == "pn " ]] || die "$p: status '$s' after --purge"
 done
-((($(grep -c '^ldconfig' "$work/ldconfig.log")) >= 2)) || die "postrm did not run ldconfig"
-ok "dpkg --purge: nothing left, ldconfig run again"
+ok "dpkg --purge: nothing left"
 
 # --- 5. dpkg, for real ----------------------------------------------------------
 section "5. dpkg -i and --purge on this system"

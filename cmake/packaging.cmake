@@ -92,10 +92,19 @@ if(POOTER_MAN7)
 endif()
 
 file(GLOB POOTER_EXAMPLE_SOURCES CONFIGURE_DEPENDS
-	${PROJECT_SOURCE_DIR}/docs/examples/*.c)
+	${PROJECT_SOURCE_DIR}/docs/examples/*.c
+	${PROJECT_SOURCE_DIR}/docs/examples/*.cpp)
 if(POOTER_EXAMPLE_SOURCES)
 	install(FILES ${POOTER_EXAMPLE_SOURCES}
 		DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT dev)
+endif()
+# The operator's examples go with pooter-shm: systemd units, tmpfiles.d.
+file(GLOB POOTER_SYSTEMD_EXAMPLES CONFIGURE_DEPENDS
+	${PROJECT_SOURCE_DIR}/docs/examples/systemd/*)
+if(POOTER_SYSTEMD_EXAMPLES)
+	install(FILES ${POOTER_SYSTEMD_EXAMPLES}
+		DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/pooter-tools/examples/systemd
+		COMPONENT tools)
 endif()
 
 # --- Debian packages: cpack -G DEB ----------------------------------------
@@ -117,8 +126,25 @@ if(NOT CMAKE_INSTALL_PREFIX STREQUAL "/usr")
 		"for Debian packages configure with -DCMAKE_INSTALL_PREFIX=/usr")
 endif()
 
-set(POOTER_PACKAGE_CONTACT "pooter developers <pooter@localhost>" CACHE STRING
-	"Maintainer field of the packages cpack makes")
+# The Maintainer field, and the signature of changelog.Debian: yours, as
+# "Full Name <address>".  Default: $DEBFULLNAME <$DEBEMAIL>, as dch(1)
+# takes them; without them a placeholder that lintian rejects (bogus-mail-host),
+# on purpose: packages for others to install need a real maintainer.
+if(DEFINED ENV{DEBFULLNAME} AND DEFINED ENV{DEBEMAIL})
+	set(_pooter_contact "$ENV{DEBFULLNAME} <$ENV{DEBEMAIL}>")
+else()
+	set(_pooter_contact "pooter developers <pooter@localhost>")
+endif()
+set(POOTER_PACKAGE_CONTACT "${_pooter_contact}" CACHE STRING
+	"Maintainer field of the packages cpack makes: Full Name <address>")
+if(NOT POOTER_PACKAGE_CONTACT MATCHES "^[^<>]+ <[^<>@ ]+@[^<>@ ]+>$")
+	message(FATAL_ERROR "POOTER_PACKAGE_CONTACT is '${POOTER_PACKAGE_CONTACT}': "
+		"give it as \"Full Name <address>\"")
+endif()
+if(POOTER_PACKAGE_CONTACT MATCHES "@localhost>$")
+	message(STATUS "pooter: packages' maintainer is a placeholder; set "
+		"-DPOOTER_PACKAGE_CONTACT=\"Name <address>\" (or DEBFULLNAME and DEBEMAIL)")
+endif()
 set(POOTER_PACKAGE_RELEASE 1 CACHE STRING
 	"Debian revision of the packages cpack makes")
 
@@ -200,10 +226,9 @@ This package holds pooter-shm, which inspects and operates brokers from a
 shell, and the other programs of tools/ (pooter-demo, ...).")
 
 # Dependencies on shared libraries, as dpkg-shlibdeps finds them (libc6,
-# liburing2; libpooter.so.0 is found in the build tree, and named above), a
-# shlibs file for libpooter0, and its ldconfig calls.  CPackDeb needs file(1)
-# to find the ELF files for all three; without it or dpkg-shlibdeps, the
-# dependencies are written by hand and the rest is missing.
+# liburing2; libpooter.so.0 is found in the build tree, and named above).
+# CPackDeb needs file(1) to find the ELF files; without it or
+# dpkg-shlibdeps, the dependencies are written by hand.
 find_program(POOTER_DPKG_SHLIBDEPS dpkg-shlibdeps)
 find_program(POOTER_FILE file)
 mark_as_advanced(POOTER_DPKG_SHLIBDEPS POOTER_FILE)
@@ -214,17 +239,74 @@ if(POOTER_DPKG_SHLIBDEPS AND POOTER_FILE)
 		get_target_property(POOTER_LIB_DIR pooter BINARY_DIR)
 	endif()
 	set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${POOTER_LIB_DIR})
-	set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
-	set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 else()
 	message(STATUS "pooter: no dpkg-shlibdeps or no file(1): Debian "
-		"packages without shlibs and ldconfig calls (install dpkg-dev, file)")
+		"packages with dependencies written by hand (install dpkg-dev, file)")
 	set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "libc6, liburing2")
 	string(APPEND CPACK_DEBIAN_TOOLS_PACKAGE_DEPENDS ", libc6, liburing2")
 endif()
 
-# Debian wants gzipped manual pages and a copyright file in every package:
-# done in cpack's staging tree, so that cmake --install is not affected.
+# libpooter0's control files, as dh_makeshlibs would write them: shlibs
+# and symbols (every symbol of the version script, at the version that
+# brought it), and an ldconfig trigger instead of postinst and postrm that
+# call ldconfig (lintian: lacks-ldconfig-trigger, maintscript-calls-ldconfig).
+# CPackDeb writes postinst and postrm scripts calling ldconfig whenever it
+# looks at a package's ELF files and finds a library under /usr/lib: so it
+# must not look at libpooter0's (its SHLIBDEPS off), and
+# cmake/cpack-debian-tree.cmake runs dpkg-shlibdeps for it instead.
+set(POOTER_DEB_CONTROL ${PROJECT_BINARY_DIR}/debian-control)
+file(MAKE_DIRECTORY ${POOTER_DEB_CONTROL})
+file(WRITE ${POOTER_DEB_CONTROL}/shlibs
+	"libpooter ${PROJECT_VERSION_MAJOR} libpooter0 (>= ${PROJECT_VERSION})\n")
+file(WRITE ${POOTER_DEB_CONTROL}/triggers "activate-noawait ldconfig\n")
+# Each node of the version script (POOTER_0.1, ...) and its names; a symbol
+# is required at the first version of its node (POOTER_x.y -> x.y.0).
+file(READ ${PROJECT_SOURCE_DIR}/src/libpooter.map _pooter_map)
+string(REGEX REPLACE "/\\*([^*]|\\*[^/])*\\*/" "" _pooter_map "${_pooter_map}")
+string(REPLACE ";" "\n" _pooter_map "${_pooter_map}")
+string(REPLACE "\n" ";" _pooter_map "${_pooter_map}")
+set(_pooter_lines "")
+set(_node "")
+set(_global FALSE)
+foreach(line IN LISTS _pooter_map)
+	if(line MATCHES "^[ \t]*(POOTER_([0-9]+\\.[0-9]+))[ \t]*{")
+		set(_node "${CMAKE_MATCH_1}")
+		set(_ver "${CMAKE_MATCH_2}.0")
+		list(APPEND _pooter_lines " ${_node}@${_node} ${_ver}")
+	elseif(line MATCHES "global:")
+		set(_global TRUE)
+	elseif(line MATCHES "local:|}")
+		set(_global FALSE)
+	elseif(_global AND _node AND line MATCHES "^[ \t]*(pooter_[a-z0-9_]+)[ \t]*$")
+		list(APPEND _pooter_lines " ${CMAKE_MATCH_1}@${_node} ${_ver}")
+	endif()
+endforeach()
+list(LENGTH _pooter_lines _n)
+if(_n LESS 2)
+	message(FATAL_ERROR "cmake/packaging.cmake: no symbols read from src/libpooter.map")
+endif()
+list(SORT _pooter_lines)
+list(JOIN _pooter_lines "\n" _pooter_lines)
+file(WRITE ${POOTER_DEB_CONTROL}/symbols
+	"libpooter.so.${PROJECT_VERSION_MAJOR} libpooter0 #MINVER#\n"
+	"* Build-Depends-Package: libpooter-dev\n"
+	"${_pooter_lines}\n")
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA
+	${POOTER_DEB_CONTROL}/shlibs
+	${POOTER_DEB_CONTROL}/symbols
+	${POOTER_DEB_CONTROL}/triggers)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+if(CPACK_DEBIAN_PACKAGE_SHLIBDEPS)
+	set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS OFF)
+	set(CPACK_POOTER_RUNTIME_SHLIBDEPS ON)
+endif()
+
+# Debian wants gzipped manual pages, a copyright file and a changelog in
+# every package: done in cpack's staging tree, so that cmake --install is
+# not affected.  The changelog is NEWS.md's, in Debian's format
+# (changelog.Debian.gz), signed by the maintainer.
+set(CPACK_POOTER_NEWS ${PROJECT_SOURCE_DIR}/NEWS.md)
+set(CPACK_POOTER_DEB_RELEASE ${POOTER_PACKAGE_RELEASE})
 set(CPACK_PRE_BUILD_SCRIPTS ${CMAKE_CURRENT_LIST_DIR}/cpack-debian-tree.cmake)
 
 include(CPack)

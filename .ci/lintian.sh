@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# .ci/lintian.sh - the Debian packages, built exactly as docs/packaging.md
+# says, pass lintian with no error and no warning.
+#
+# Runs the shell block of docs/packaging.md that follows the line
+# "<!-- .ci/lintian.sh runs this -->" (so that the documentation cannot
+# rot), with DEBFULLNAME and DEBEMAIL set for the Maintainer field unless
+# they are set already, in the source tree: it makes build-deb/ and
+# build-deb/packages/*.deb.  Then lintian again, strictly: --fail-on error,
+# warning, with informational tags shown, and the overrides used listed.
+set -euo pipefail
+
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$src"
+die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+command -v lintian >/dev/null || die "lintian is not installed (.ci/deps ci)"
+
+block=$(awk '/^<!-- \.ci\/lintian\.sh runs this -->$/ { want = 1; next }
+	     want && /^```sh$/ { inside = 1; next }
+	     inside && /^```$/ { exit }
+	     inside { print }' docs/packaging.md)
+[[ -n $block ]] || die "docs/packaging.md has no block marked for .ci/lintian.sh"
+export DEBFULLNAME=${DEBFULLNAME:-pooter CI}
+export DEBEMAIL=${DEBEMAIL:-ci@pooter.invalid}
+echo "+ the build of docs/packaging.md, as $DEBFULLNAME <$DEBEMAIL>:"
+echo "$block" | sed 's/^/    /'
+rm -f build-deb/packages/*.deb
+bash -euo pipefail -c "$block" >/tmp/pooter-lintian-build.log 2>&1 ||
+	{ tail -n 40 /tmp/pooter-lintian-build.log; die "the documented build failed"; }
+grep -E '^CPack: - package: ' /tmp/pooter-lintian-build.log || true
+debs=(build-deb/packages/*.deb)
+((${#debs[@]} == 3)) || die "expected 3 packages, got ${#debs[@]}"
+
+# lintian refuses nothing as root but says so; the tags are what counts.
+# (With --show-overrides, lintian counts an overridden warning as one for
+# --fail-on: so the verdict is the first run's, the display the second's.)
+if ! out=$(lintian --fail-on error,warning --display-info "${debs[@]}" 2>&1); then
+	echo "$out" | grep -v 'root privileges'
+	die "lintian found errors or warnings"
+fi
+if echo "$out" | grep -qE '^[EW]: '; then
+	echo "$out"
+	die "lintian found errors or warnings"
+fi
+shown=$(lintian --display-info --show-overrides "${debs[@]}" 2>&1 |
+	grep -v 'root privileges' | grep -v '^N:' || true)
+[[ -z $shown ]] || echo "$shown" | sed 's/^/    /'
+echo "lintian: ok: no errors, no warnings ($(echo "$shown" | grep -cE '^O: ' || true) overridden, $(echo "$shown" | grep -cE '^I: ' || true) informational)"
