@@ -26,7 +26,7 @@ mkdir -p "$build"
 read -ra uring_libs <<<"$(pkg-config --libs liburing 2>/dev/null || echo -luring)"
 read -ra extra <<<"${FUZZ_EXTRA:-}"
 # shellcheck disable=SC2054 # the commas are -fsanitize's
-cflags=(-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
+cflags=(-std=gnu11 -D_GNU_SOURCE -include "$root/src/probes.h" -g -O1 -fno-omit-frame-pointer
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-I"$root/include" -I"$root/src" -I"$fuzz")
 

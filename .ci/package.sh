@@ -218,6 +218,11 @@ diff "$work/exports" "$work/symbols" >"$work/symbols.diff" ||
 head -n 1 "$work/control0/symbols" | grep -qx 'libpooter.so.0 libpooter0 #MINVER#' ||
 	die "symbols: bad first line: $(head -n 1 "$work/control0/symbols")"
 ok "libpooter0 symbols: the $(wc -l <"$work/symbols") exported symbols, versioned"
+if [[ $(cache_var POOTER_HAVE_SYS_SDT_H) == 1 ]]; then
+	n=$(readelf -n "$work/x0/$libdir/libpooter.so.$version" | grep -c 'Provider: pooter' || true)
+	((n >= 6)) || die "libpooter0's library has $n USDT probes, not 6: stripped away?"
+	ok "libpooter0: the library keeps its $n USDT probes through the stripping"
+fi
 zcat "$work/x0/usr/share/doc/libpooter0/changelog.Debian.gz" >"$work/changelog"
 head -n 1 "$work/changelog" | grep -qxF "pooter ($debver) unstable; urgency=medium" ||
 	die "changelog.Debian: first line $(head -n 1 "$work/changelog")"

@@ -159,6 +159,7 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 			WRITE_ONCE(sc->delivered, READ_ONCE(sc->delivered) + 1);
 			c->views[i].held = true;
 			*deliveryp = &c->views[i].delivery;
+			POOTER_PROBE_DELIVER(c, *deliveryp);
 			return 0;
 		}
 		if (__builtin_popcountll(received & depth_mask(b)) >= b->depth)

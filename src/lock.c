@@ -128,6 +128,7 @@ int broker_lock(struct pooter_broker *b)
 					    &l->owner, &owner, self, false,
 					    __ATOMIC_ACQUIRE,
 					    __ATOMIC_RELAXED)) {
+					POOTER_PROBE_TAKEOVER(b, owner);
 					broker_repair(b);
 					return 0;
 				}

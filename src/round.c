@@ -157,6 +157,7 @@ static void round_stage_decision(struct pooter_broker *b,
 	d->word = v->number << 1;
 	txn_set(b, &r->word, d->word);
 	d->published = mask != 0;
+	POOTER_PROBE_DECISION(b->name, v->number, code);
 }
 
 /* After the commit: publish the new round word to the futex and wake. */
@@ -267,6 +268,7 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
 	txn_set(b, &r->word, (k << 1) | 1);
 	txn_commit(b);
 	futex_publish(&r->ctl, ctl_of((k << 1) | 1));
+	POOTER_PROBE(round_open, b->name, k, n);
 	TEST_POINT("round-opened");
 	return round_load_at(b, v, now);
 }
@@ -705,6 +707,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 	txn_set(b, &rec->nemitted, v.nemitted + 1);
 	txn_set(b, &slot->emit_round, v.number);
 	v.nemitted++;
+	POOTER_PROBE(emit, b->name, v.number, em->name, len);
 	decided = v.fixed && v.nemitted == v.nparts;
 	if (decided)
 		round_stage_decision(b, &v, SHM_RESOLVED, &d);
