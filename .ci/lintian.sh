@@ -44,6 +44,28 @@ if echo "$out" | grep -qE '^[EW]: '; then
 	echo "$out"
 	die "lintian found errors or warnings"
 fi
+# Hardening, which this lintian tags only as information (fortify) or not
+# at all (bindnow): no hardening-* tag at any level, and every ELF file
+# with a read-only GOT bound at start-up (RELRO, BIND_NOW), executables PIE.
+if echo "$out" | grep -E '^[EWIP]: .*hardening-'; then
+	die "lintian: binaries without the hardening flags (cmake/hardening.cmake)"
+fi
+x=$(mktemp -d /tmp/pooter-lintian.XXXXXX)
+trap 'rm -rf "$x"' EXIT
+for d in "${debs[@]}"; do dpkg-deb -x "$d" "$x"; done
+elves=0
+while IFS= read -r f; do
+	file -b "$f" | grep -q '^ELF' || continue
+	dyn=$(readelf -d "$f")
+	grep -qE 'BIND_NOW|Flags:.*NOW' <<<"$dyn" || die "${f#"$x"} is not linked with -z now"
+	readelf -lW "$f" | grep -q GNU_RELRO || die "${f#"$x"} has no RELRO segment"
+	if [[ $f == */bin/* ]]; then
+		grep -qE 'Flags:.*PIE' <<<"$dyn" || die "${f#"$x"} is not PIE"
+	fi
+	elves=$((elves + 1))
+done < <(find "$x" -type f \( -path '*/bin/*' -o -name '*.so.*' \))
+((elves >= 4)) || die "found only $elves ELF files in the packages"
+echo "hardening: $elves ELF files, each RELRO and BIND_NOW, executables PIE; no hardening-* tag"
 shown=$(lintian --display-info --show-overrides "${debs[@]}" 2>&1 |
 	grep -v 'root privileges' | grep -v '^N:' || true)
 [[ -z $shown ]] || echo "$shown" | sed 's/^/    /'
