@@ -129,7 +129,6 @@ static int broker_new(const char *name, void *base, const struct shm_header *h,
 		      const struct layout *l, struct pooter_broker **bp)
 {
 	struct pooter_broker *b = calloc(1, sizeof(*b));
-	int err;
 
 	if (!b)
 		return -ENOMEM;
@@ -145,10 +144,11 @@ static int broker_new(const char *name, void *base, const struct shm_header *h,
 	b->token = self_token();
 	b->pid = self_pid();
 	snprintf(b->name, sizeof(b->name), "%s", name);
-	err = pidfd_cache_init(b);
-	if (err) {
+	b->n_ref = 1;
+	b->pidfds = pidfd_cache_new(b->max_emitters + b->max_consumers + 1);
+	if (!b->pidfds) {
 		free(b);
-		return err;
+		return -ENOMEM;
 	}
 	*bp = b;
 	return 0;
@@ -433,32 +433,33 @@ POOTER_API int pooter_broker_open(const char *name,
 
 static void broker_free(struct pooter_broker *b)
 {
-	uring_broker_free(b);
-	pidfd_cache_free(b);
+	pidfd_cache_free(b->pidfds);
 	munmap(b->base, b->size);
 	free(b);
 }
 
 /*
- * Closing with members still joined would leave their handles pointing at
- * freed memory: the broker handle lives on until the last of them leaves.
+ * The handle is reference-counted (sd-bus's n_ref): the opener holds one
+ * reference and every member joined through it another, so closing with
+ * members still joined leaves their handles valid until the last leaves.
  */
-POOTER_API void pooter_broker_close(struct pooter_broker *b)
+struct pooter_broker *broker_ref(struct pooter_broker *b)
 {
-	if (!b)
-		return;
-	if (b->members) {
-		b->closing = true;
-		return;
-	}
-	broker_free(b);
+	__atomic_fetch_add(&b->n_ref, 1, __ATOMIC_RELAXED);
+	return b;
 }
 
-/* A member handle left: free a broker closed while it was joined. */
-void broker_member_gone(struct pooter_broker *b)
+void broker_unref(struct pooter_broker *b)
 {
-	if (--b->members == 0 && b->closing)
+	/* acq_rel: every use of b by a releaser happens before the free */
+	if (__atomic_sub_fetch(&b->n_ref, 1, __ATOMIC_ACQ_REL) == 0)
 		broker_free(b);
+}
+
+POOTER_API void pooter_broker_close(struct pooter_broker *b)
+{
+	if (b)
+		broker_unref(b);
 }
 
 POOTER_API int pooter_broker_unlink(const char *name)
@@ -667,7 +668,7 @@ POOTER_API int pooter_broker_foreach_member(
 		m->slot = i;
 		memcpy(m->name, e->name, sizeof(m->name) - 1);
 		m->pid = token_pid(owner);
-		m->alive = token_alive(b, owner);
+		m->alive = token_alive(b->pidfds, owner);
 		m->participant = v.open && READ_ONCE(e->part_round) == v.number;
 		m->emitted = v.open && READ_ONCE(e->emit_round) == v.number;
 		count++;
@@ -684,7 +685,7 @@ POOTER_API int pooter_broker_foreach_member(
 		m->slot = i;
 		memcpy(m->name, c->name, sizeof(m->name) - 1);
 		m->pid = token_pid(owner);
-		m->alive = token_alive(b, owner);
+		m->alive = token_alive(b->pidfds, owner);
 		m->notices = !!(READ_ONCE(c->flags) & SHM_CONSUMER_NOTICES);
 		m->held = (unsigned int)__builtin_popcountll(
 			received &
@@ -781,7 +782,7 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 			"interrupted (the next caller finishes it)",
 			b->name, (unsigned long long)v);
 	v = READ_ONCE(st->lock.owner);
-	if (v && !token_alive(b, v))
+	if (v && !token_alive(b->pidfds, v))
 		problem(p,
 			"broker %s: lock held by dead process %d (the next "
 			"caller recovers it)",
@@ -840,7 +841,7 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 		if (name_check(name))
 			problem(p, "broker %s: %s slot %u has an invalid name",
 				b->name, kind, s);
-		else if (!token_alive(b, owner))
+		else if (!token_alive(b->pidfds, owner))
 			problem(p,
 				"broker %s: %s %s (slot %u) belongs to dead "
 				"process %d (gc reclaims it)",

@@ -130,8 +130,9 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 		deadline = now_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC;
 
 	for (;;) {
-		uint64_t received, now, until;
+		uint64_t received, now;
 		struct wait_plan plan;
+		struct wait_sleep s;
 		uint32_t seq;
 		int i;
 
@@ -181,10 +182,9 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 				continue;
 			eager = false;
 		}
-		/* wake now and then to enforce deadlines nobody else does */
-		until = now + LIVENESS_PERIOD_NS;
-		futex_sleep(&b->st->round.pub, seq,
-			    deadline < until ? deadline : until);
+		/* until a delivery, or a deadline we may have to enforce */
+		await_delivery_sleep(c, seq, deadline, &s);
+		wait_block(&c->waiter, &s);
 	}
 }
 

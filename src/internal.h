@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "liveness.h"
 #include "pooter.h"
+#include "wait.h"
 
 #define POOTER_API __attribute__((visibility("default")))
 
@@ -53,8 +55,12 @@ void pooter_test_point(const char *name);
 	} while (0)
 #endif
 
-struct pidfd_cache;
-
+/*
+ * A broker handle.  Threads may use different handles of it at once, so
+ * what the handle holds is either fixed at open, or only touched under the
+ * broker's lock (txn_n; the pidfd cache has its own mutex), or an atomic
+ * (n_ref, the plan hints).  Waiting state is the waiter's (wait.h).
+ */
 struct pooter_broker {
 	void *base;
 	size_t size;
@@ -66,38 +72,44 @@ struct pooter_broker {
 	uint32_t quorum;
 	struct layout layout;
 	struct shm_state *st;
-	uint64_t token;	      /* this process's identity token */
-	pid_t pid;	      /* the process that opened the handle */
-	unsigned int txn_n;   /* journal entries staged, lock held */
-	unsigned int members; /* emitter/consumer handles still joined */
-	bool closing;	      /* closed with members joined: last one frees */
-	struct pidfd_cache *pidfds;
-	struct io_uring *wait_ring; /* private, for blocking waits */
-	bool unwatched;		    /* a participant had no pidfd */
+	uint64_t token;		    /* this process's identity token */
+	pid_t pid;		    /* the process that opened the handle */
+	unsigned int n_ref;	    /* the opener's, and one per member */
+	unsigned int txn_n;	    /* journal entries staged, lock held */
+	struct pidfd_cache *pidfds; /* for liveness checks under the lock */
 	uint64_t plan_until;	    /* members counted until then (atomic) */
 	uint32_t plan_members;	    /* for wait_plan() (atomic, a hint) */
 	uint32_t plan_emitters;	    /* of plan_members (atomic, a hint) */
 	char name[SHM_NAME_LEN];
 };
 
-/* Waits armed on an application's ring, cancelled when the handle goes. */
-#define URING_ARMED_MAX 4
+/* Outcomes of earlier rounds kept for tickets not yet settled. */
+#define EMITTER_HISTORY 8
+
+/*
+ * Waits armed on an application's ring, cancelled when the handle goes: one
+ * per unsettled ticket an emitter may have, and its space wait.
+ */
+#define URING_ARMED_MAX (EMITTER_HISTORY + 1)
 
 struct uring_armed {
 	struct io_uring *ring[URING_ARMED_MAX];
 	uint64_t user_data[URING_ARMED_MAX];
 };
 
-/* Outcomes of earlier rounds kept for tickets not yet settled. */
-#define EMITTER_HISTORY 8
-
 struct pooter_emitter {
 	struct pooter_broker *broker;
 	uint32_t slot;
+	struct waiter waiter;
 	struct uring_armed armed;
 	uint64_t hist_round[EMITTER_HISTORY];
 	int hist_outcome[EMITTER_HISTORY];
 	unsigned int hist_next;
+	/* the armed space wait (pooter_prep_space_wait()) */
+	uint64_t space_deadline;
+	uint64_t space_user_data;
+	uint32_t space_watches;
+	struct wait_arm_buf space_buf;
 	char name[SHM_NAME_LEN];
 };
 
@@ -113,10 +125,11 @@ struct pooter_consumer {
 	struct pooter_broker *broker;
 	uint32_t slot;
 	unsigned int flags;
+	struct waiter waiter;
 	struct uring_armed armed;
-	uint64_t async_deadline;     /* of the armed consume wait */
-	int64_t async_ts[2];	     /* its link timeout, read at submit */
-	struct consumer_view *views; /* one per ring record */
+	uint64_t async_deadline;       /* of the armed consume wait */
+	struct wait_arm_buf async_buf; /* its timeout and words */
+	struct consumer_view *views;   /* one per ring record */
 	char name[SHM_NAME_LEN];
 };
 
@@ -161,6 +174,30 @@ static inline void *shm_payload(struct pooter_broker *b, struct shm_record *r,
 static inline uint64_t depth_mask(const struct pooter_broker *b)
 {
 	return b->depth >= 64 ? ~0ull : (1ull << b->depth) - 1;
+}
+
+/* The consumer slots that are joined, as a bitmap. */
+static inline uint64_t consumers_joined(struct pooter_broker *b)
+{
+	uint64_t joined = 0;
+
+	for (uint32_t i = 0; i < b->max_consumers; i++)
+		if (READ_ONCE(shm_consumer(b, i)->owner))
+			joined |= 1ull << i;
+	return joined;
+}
+
+/*
+ * Is a record in this state free to reuse?  The one definition, for the
+ * rounds, stat, and the inspection calls: free, or published with nobody
+ * joined left to release it (a pending bit of a free slot, from a corrupted
+ * word or a consumer gone, must not jam the ring).
+ */
+static inline bool record_is_free(uint64_t state, uint64_t pending,
+				  uint64_t joined)
+{
+	return state == SHM_RECORD_FREE ||
+	       (state == SHM_RECORD_PUBLISHED && !(pending & joined));
 }
 
 /* --- time and futexes --------------------------------------------------- */
@@ -335,17 +372,6 @@ void clear_error(void);
 int name_check(const char *name);
 void name_generate(char out[SHM_NAME_LEN]);
 
-/* --- liveness.c --- */
-pid_t self_pid(void);
-uint64_t self_token(void);
-pid_t token_pid(uint64_t token);
-bool token_alive(struct pooter_broker *b, uint64_t token);
-unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
-			 unsigned int n, bool *dead);
-int pidfd_cache_init(struct pooter_broker *b);
-void pidfd_cache_free(struct pooter_broker *b);
-uint64_t self_ns_inode(const char *which);
-
 /* --- lock.c: the lock and the redo journal --- */
 int broker_lock(struct pooter_broker *b);
 void broker_unlock(struct pooter_broker *b);
@@ -376,6 +402,7 @@ static inline int round_load(struct pooter_broker *b, struct round_view *v)
 {
 	return round_load_at(b, v, now_ns());
 }
+int record_find_free(struct pooter_broker *b);
 void round_decide(struct pooter_broker *b, const struct round_view *v,
 		  enum shm_outcome code);
 int round_enforce_deadline(struct pooter_broker *b, uint64_t now,
@@ -385,6 +412,7 @@ bool emitter_owes(struct pooter_broker *b, uint32_t slot,
 int outcome_errno(enum shm_outcome code);
 int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k);
 int emitter_result(struct pooter_emitter *em, uint64_t k);
+int emitter_outcome(struct pooter_emitter *em, uint64_t k);
 int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 		     bool wait_space, struct round_view *v, bool *decided);
 int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
@@ -396,18 +424,15 @@ void wait_plan_delivery(struct pooter_consumer *c, uint64_t now,
 			struct wait_plan *plan);
 
 /* --- uring.c --- */
-enum wait_event {
-	WAIT_WOKEN, /* futex woken, value changed, signal, or timeout */
-	WAIT_DEATH, /* a participant we wait for has died */
-};
-
-enum wait_event wait_round_event(struct pooter_broker *b, uint64_t k,
-				 uint32_t target, uint64_t until_ns);
-uint64_t wait_liveness_period(struct pooter_broker *b);
-void uring_broker_free(struct pooter_broker *b);
 void uring_cancel_armed(struct uring_armed *armed);
-int pidfd_for_token(struct pooter_broker *b, uint64_t token);
-void pidfd_scan_begin(struct pooter_broker *b);
+
+/* --- await.c: the step functions of every wait --- */
+int await_round_step(struct pooter_broker *b, struct waiter *w, uint64_t k,
+		     uint64_t deadline_ns, struct wait_sleep *s);
+int await_space_sleep(struct pooter_broker *b, struct waiter *w, uint32_t seq,
+		      uint64_t until, struct wait_sleep *s);
+void await_delivery_sleep(struct pooter_consumer *c, uint32_t seq,
+			  uint64_t until, struct wait_sleep *s);
 
 /* --- member.c --- */
 void emitter_reap(struct pooter_broker *b, uint32_t slot,
@@ -420,6 +445,7 @@ bool consumer_has_delivery(struct pooter_consumer *c);
 
 /* --- broker.c --- */
 int broker_check_handle(struct pooter_broker *b);
-void broker_member_gone(struct pooter_broker *b);
+struct pooter_broker *broker_ref(struct pooter_broker *b);
+void broker_unref(struct pooter_broker *b);
 
 #endif /* POOTER_INTERNAL_H */

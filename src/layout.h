@@ -211,6 +211,46 @@ static_assert(POOTER_CONSUMERS_MAX <= 64, "pending bitmap is one word");
 static_assert(SHM_JOURNAL_MAX >= POOTER_DEPTH_MAX + 8,
 	      "consumer_reap() journals one entry per record");
 
+/*
+ * The encodings of the round's words, each defined here once:
+ *   round.word     (number << 1) | open
+ *   round.outcome  (number << 8) | enum shm_outcome, of the last decided
+ *   emitter.result the same, copied for late waiters
+ * Round numbers stay below SHM_ROUND_LIMIT, so both fit 64 bits.
+ */
+#define SHM_ROUND_LIMIT (1ull << 55)
+
+static inline uint64_t round_word(uint64_t number, int open)
+{
+	return (number << 1) | (open ? 1 : 0);
+}
+
+static inline uint64_t round_word_number(uint64_t word)
+{
+	return word >> 1;
+}
+
+static inline int round_word_open(uint64_t word)
+{
+	return (int)(word & 1);
+}
+
+static inline uint64_t outcome_word(uint64_t number, enum shm_outcome code)
+{
+	return (number << 8) | (uint64_t)code;
+}
+
+static inline uint64_t outcome_word_round(uint64_t o)
+{
+	return o >> 8;
+}
+
+/* The code as stored: callers check it against SHM_OUTCOME_MAX. */
+static inline uint64_t outcome_word_code(uint64_t o)
+{
+	return o & 0xff;
+}
+
 /* Offsets and sizes implied by a set of capacities. */
 struct layout {
 	uint64_t state_off;

@@ -7,7 +7,8 @@
  * boot from /proc/PID/stat, above.  A recycled pid has another start time,
  * so a token never names a second process.
  *
- * Checking a token: a pidfd cached per broker handle (pidfd_open, then the
+ * Checking a token: a pidfd cached per handle (the broker's, shared by its
+ * threads under the cache's mutex; each waiter's, its own) (pidfd_open, then the
  * start time re-read to prove the pidfd is the token's process), polled with
  * a zero timeout: POLLIN means the process has exited, reaped or not.  Where
  * pidfds are unavailable, /proc/PID/stat alone answers (a zombie is dead).
@@ -42,6 +43,7 @@ struct pidfd_entry {
  * an fd it handed out itself.
  */
 struct pidfd_cache {
+	pthread_mutex_t lock; /* token_alive(), tokens_dead(): threads share */
 	unsigned int n;
 	unsigned int next; /* round-robin eviction */
 	unsigned int scan;
@@ -190,29 +192,28 @@ static bool token_alive_proc(uint64_t token)
 	return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
-int pidfd_cache_init(struct pooter_broker *b)
+struct pidfd_cache *pidfd_cache_new(unsigned int n)
 {
-	unsigned int n = b->max_emitters + b->max_consumers + 1;
+	struct pidfd_cache *c = calloc(1, sizeof(*c) + n * sizeof(c->ent[0]));
 
-	b->pidfds =
-		calloc(1, sizeof(*b->pidfds) + n * sizeof(b->pidfds->ent[0]));
-	if (!b->pidfds)
-		return -ENOMEM;
-	b->pidfds->n = n;
+	if (!c)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	c->n = n;
 	for (unsigned int i = 0; i < n; i++)
-		b->pidfds->ent[i].fd = -1;
-	return 0;
+		c->ent[i].fd = -1;
+	return c;
 }
 
-void pidfd_cache_free(struct pooter_broker *b)
+void pidfd_cache_free(struct pidfd_cache *c)
 {
-	if (!b->pidfds)
+	if (!c)
 		return;
-	for (unsigned int i = 0; i < b->pidfds->n; i++)
-		if (b->pidfds->ent[i].fd >= 0)
-			close(b->pidfds->ent[i].fd);
-	free(b->pidfds);
-	b->pidfds = NULL;
+	for (unsigned int i = 0; i < c->n; i++)
+		if (c->ent[i].fd >= 0)
+			close(c->ent[i].fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
 }
 
 /*
@@ -220,9 +221,8 @@ void pidfd_cache_free(struct pooter_broker *b)
  * Returns -ESRCH when the token's process is gone, another negative errno
  * when pidfds cannot be had (the caller then asks /proc).
  */
-int pidfd_for_token(struct pooter_broker *b, uint64_t token)
+int pidfd_get(struct pidfd_cache *c, uint64_t token)
 {
-	struct pidfd_cache *c = b->pidfds;
 	struct pidfd_entry *e = NULL;
 	uint64_t start;
 	int fd;
@@ -279,27 +279,42 @@ int pidfd_for_token(struct pooter_broker *b, uint64_t token)
 	return fd;
 }
 
-bool token_alive(struct pooter_broker *b, uint64_t token)
+bool token_alive(struct pidfd_cache *c, uint64_t token)
 {
 	struct pollfd pfd;
+	bool alive;
 	int fd;
 
 	if (token == 0)
 		return false;
 	if (token == self_token())
 		return true;
-	fd = b && b->pidfds ? pidfd_for_token(b, token) : -ENOSYS;
-	if (fd == -ESRCH)
-		return false;
-	if (fd < 0)
+	if (!c)
 		return token_alive_proc(token);
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	if (poll(&pfd, 1, 0) < 0)
-		return token_alive_proc(token);
-	/* pidfds poll readable once the process has exited */
-	return !(pfd.revents & (POLLIN | POLLHUP | POLLERR));
+	pthread_mutex_lock(&c->lock);
+	fd = pidfd_get(c, token);
+	if (fd == -ESRCH) {
+		alive = false;
+	} else if (fd < 0) {
+		alive = token_alive_proc(token);
+	} else {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		/* pidfds poll readable once the process has exited */
+		if (poll(&pfd, 1, 0) < 0)
+			alive = token_alive_proc(token);
+		else
+			alive = !(pfd.revents & (POLLIN | POLLHUP | POLLERR));
+	}
+	pthread_mutex_unlock(&c->lock);
+	return alive;
+}
+
+/* Start a scan: fds handed out from now on are not evicted until the next. */
+void pidfd_scan_begin(struct pidfd_cache *c)
+{
+	c->scan++;
 }
 
 /*
@@ -307,14 +322,7 @@ bool token_alive(struct pooter_broker *b, uint64_t token)
  * poll() over their cached pidfds rather than one call each: the opening of
  * every round asks this of every member.  Returns how many are dead.
  */
-/* Start a scan: fds handed out from now on are not evicted until the next. */
-void pidfd_scan_begin(struct pooter_broker *b)
-{
-	if (b->pidfds)
-		b->pidfds->scan++;
-}
-
-unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
+unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
 			 unsigned int n, bool *dead)
 {
 	struct pollfd pfd[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
@@ -322,7 +330,8 @@ unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
 	unsigned int npoll = 0, ndead = 0;
 	uint64_t self = self_token();
 
-	pidfd_scan_begin(b);
+	pthread_mutex_lock(&c->lock);
+	pidfd_scan_begin(c);
 	for (unsigned int i = 0; i < n && i < sizeof(pfd) / sizeof(pfd[0]);
 	     i++) {
 		int fd;
@@ -330,7 +339,7 @@ unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
 		dead[i] = false;
 		if (tokens[i] == self)
 			continue;
-		fd = b->pidfds ? pidfd_for_token(b, tokens[i]) : -ENOSYS;
+		fd = pidfd_get(c, tokens[i]);
 		if (fd == -ESRCH) {
 			dead[i] = true;
 		} else if (fd < 0) {
@@ -350,6 +359,7 @@ unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
 	for (unsigned int j = 0; j < npoll; j++)
 		if (pfd[j].revents & (POLLIN | POLLHUP | POLLERR))
 			dead[idx[j]] = true;
+	pthread_mutex_unlock(&c->lock);
 	for (unsigned int i = 0; i < n; i++)
 		ndead += dead[i];
 	return ndead;

@@ -91,7 +91,7 @@ int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 			slots[n++] = i;
 		}
 	}
-	if (!n || !tokens_dead(b, tokens, n, dead))
+	if (!n || !tokens_dead(b->pidfds, tokens, n, dead))
 		return 0;
 	for (unsigned int i = 0; i < n; i++) {
 		if (!dead[i])
@@ -123,7 +123,7 @@ static int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 		uint64_t tok = READ_ONCE(*owner);
 
 		if (tok && strncmp(sname, name, SHM_NAME_LEN) == 0) {
-			if (token_alive(b, tok))
+			if (token_alive(b->pidfds, tok))
 				return set_error(
 					-EEXIST,
 					"broker %s: %s name %s is held "
@@ -180,6 +180,9 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 	em = calloc(1, sizeof(*em));
 	if (!em)
 		return -ENOMEM;
+	err = waiter_init(&em->waiter, b->max_emitters + b->max_consumers);
+	if (err)
+		goto err_free;
 	err = member_name(name, em->name);
 	if (err)
 		goto err_free;
@@ -187,8 +190,7 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 	r = &b->st->round;
 
 	for (;;) {
-		uint64_t until;
-		uint32_t ctl;
+		struct wait_sleep s;
 
 		err = broker_enter(b, &v);
 		if (err)
@@ -202,17 +204,13 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 					b->name, (unsigned long long)v.number);
 			goto err_unlock;
 		}
-		/* wait for the round to close, enforcing what a waiter must */
-		ctl = futex_value(&r->ctl);
+		/* wait for the round to end, doing what a waiter must */
 		broker_unlock(b);
-		until = now_ns() + LIVENESS_PERIOD_NS;
-		futex_sleep(&r->ctl, ctl,
-			    v.deadline_ns < until ? v.deadline_ns : until);
-		err = broker_enter(b, NULL);
+		while ((err = await_round_step(b, &em->waiter, v.number,
+					       v.deadline_ns, &s)) > 0)
+			wait_block(&em->waiter, &s);
 		if (err)
 			goto err_free;
-		members_reap_dead(b, true, false);
-		broker_unlock(b);
 	}
 
 	slot = slot_find(b, true, em->name);
@@ -245,13 +243,14 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 	txn_commit(b);
 	TEST_POINT("emitter-joined");
 	broker_unlock(b);
-	b->members++;
+	em->broker = broker_ref(b);
 	*emitterp = em;
 	return 0;
 
 err_unlock:
 	broker_unlock(b);
 err_free:
+	waiter_free(&em->waiter);
 	free(em);
 	return err;
 }
@@ -276,13 +275,15 @@ POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
 			emitter_remove(b, em->slot, SHM_CANCELED);
 		broker_unlock(b);
 	}
+	waiter_free(&em->waiter);
 	free(em);
-	broker_member_gone(b);
+	broker_unref(b);
 	return err;
 }
 
 static void consumer_free(struct pooter_consumer *c)
 {
+	waiter_free(&c->waiter);
 	if (c->views) {
 		for (uint32_t i = 0; i < c->broker->depth; i++) {
 			free(c->views[i].payloads);
@@ -308,6 +309,9 @@ POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
 		return -ENOMEM;
 	c->broker = b;
 	c->flags = flags;
+	err = waiter_init(&c->waiter, 0);
+	if (err)
+		goto err_free;
 	c->views = calloc(b->depth, sizeof(*c->views));
 	if (!c->views) {
 		err = -ENOMEM;
@@ -345,7 +349,7 @@ POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
 	txn_set(b, &sc->owner, b->token);
 	txn_commit(b);
 	broker_unlock(b);
-	b->members++;
+	broker_ref(b);
 	*consumerp = c;
 	return 0;
 
@@ -375,7 +379,7 @@ POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
 		broker_unlock(b);
 	}
 	consumer_free(c);
-	broker_member_gone(b);
+	broker_unref(b);
 	return err;
 }
 

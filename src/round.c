@@ -28,7 +28,6 @@
 #define PLAN_REFRESH_NS (1 * NSEC_PER_MSEC) /* see wait_plan() */
 #define SPIN_FIRST_NS (5 * 1000ull)	    /* see wait_plan_outcome() */
 #define ROUND_NUMBER_LIMIT (1ull << 55)
-#define QUICK_SLEEP_NS (10 * NSEC_PER_MSEC)
 
 struct decision {
 	uint64_t word;
@@ -193,6 +192,31 @@ int round_enforce_deadline(struct pooter_broker *b, uint64_t now,
 }
 
 /*
+ * The index of a free ring record, -ENOENT when every one is held, -EPROTO
+ * for a record state outside the enum.  Lock held.  A record is free once
+ * no *joined* consumer has yet to release it (record_is_free()).
+ */
+int record_find_free(struct pooter_broker *b)
+{
+	uint64_t joined = consumers_joined(b);
+
+	for (uint32_t i = 0; i < b->depth; i++) {
+		struct shm_record *c = shm_record(b, i);
+		uint64_t state = READ_ONCE(c->state);
+
+		if (state > SHM_RECORD_PUBLISHED)
+			return corrupt(b, "record state", state);
+		/*
+		 * acquire: pairs with the SEQ_CST clear in pooter_release(),
+		 * so what the consumer read of the record came before.
+		 */
+		if (record_is_free(state, load_acquire(&c->pending), joined))
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
+/*
  * Open round v->number + 1: reap the dead, claim a free record, make every
  * registered emitter a participant.  Lock held; v is the closed round and
  * becomes the open one.  -EAGAIN when every record is held.
@@ -202,34 +226,15 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
 {
 	struct shm_round *r = &b->st->round;
 	struct shm_stats *s = &b->st->stats;
-	uint64_t k = v->number + 1, last, timeout_ms, joined = 0;
-	uint32_t rec = UINT32_MAX, n = 0;
+	uint64_t k = v->number + 1, last, timeout_ms;
+	uint32_t n = 0;
+	int rec;
 	struct shm_record *record;
 
 	members_reap_dead(b, true, true);
-
-	/*
-	 * A record is free once no *joined* consumer has yet to release it: a
-	 * pending bit of a free slot (a corrupted word) must not jam the ring.
-	 */
-	for (uint32_t i = 0; i < b->max_consumers; i++)
-		if (READ_ONCE(shm_consumer(b, i)->owner))
-			joined |= 1ull << i;
-	for (uint32_t i = 0; i < b->depth; i++) {
-		struct shm_record *c = shm_record(b, i);
-		uint64_t state = READ_ONCE(c->state);
-
-		if (state == SHM_RECORD_FREE ||
-		    (state == SHM_RECORD_PUBLISHED &&
-		     !(READ_ONCE(c->pending) & joined))) {
-			rec = i;
-			break;
-		}
-		if (state > SHM_RECORD_PUBLISHED)
-			return corrupt(b, "record state", state);
-	}
-	if (rec == UINT32_MAX)
-		return -EAGAIN;
+	rec = record_find_free(b);
+	if (rec < 0)
+		return rec == -ENOENT ? -EAGAIN : rec;
 
 	timeout_ms = READ_ONCE(s->timeout_ms);
 	if (timeout_ms == 0 || timeout_ms > POOTER_TIMEOUT_MAX_MS)
@@ -254,12 +259,12 @@ static int round_open(struct pooter_broker *b, struct round_view *v,
 	if (n == 0)
 		return corrupt(b, "emitter count", 0);
 
-	record = shm_record(b, rec);
+	record = shm_record(b, (uint32_t)rec);
 	txn_set(b, &record->round, k);
 	txn_set(b, &record->nemitted, 0);
 	txn_set(b, &record->pending, 0);
 	txn_set(b, &record->state, SHM_RECORD_OPEN);
-	txn_set(b, &r->record, rec);
+	txn_set(b, &r->record, (uint64_t)rec);
 	txn_set(b, &r->nparts, n);
 	txn_set(b, &r->fixed, b->quorum == 0 || n >= b->quorum);
 	txn_set(b, &r->open_ns, now);
@@ -456,98 +461,41 @@ int emitter_result(struct pooter_emitter *em, uint64_t k)
 	return round_result(em->broker, em->slot, k);
 }
 
+/* The outcome of round k, known to be over: one, or the segment lies. */
+int emitter_outcome(struct pooter_emitter *em, uint64_t k)
+{
+	int err = emitter_result(em, k);
+
+	if (err == -EINPROGRESS)
+		return set_error(-EPROTO,
+				 "broker %s: round %llu over without an "
+				 "outcome",
+				 em->broker->name, (unsigned long long)k);
+	return err;
+}
+
 /*
- * Wait for the outcome of round v->number, in which we emitted.  The waiter
- * enforces the deadline itself and re-checks the liveness of the members
- * every LIVENESS_PERIOD_NS, so a dead participant cancels the round promptly.
- * Signals wake the futex; the loop just waits again.
+ * Wait for the outcome of round k, in which we emitted: spin or yield as the
+ * plan says, then the engine's steps and sleeps (await.c, wait.c), which
+ * enforce the deadline and watch every participant still owing its emit.
+ * Signals end a sleep; the loop just takes the next.
  */
 int round_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 {
 	struct pooter_broker *b = em->broker;
-	struct shm_round *r = &b->st->round;
-	uint32_t target = ctl_of((k << 1) | 1);
-	uint64_t period = wait_liveness_period(b);
-	uint64_t start = now_ns(), next_check = start + period;
+	uint64_t start = now_ns();
 	struct wait_plan plan;
-	bool slept = false;
+	struct wait_sleep s;
 	int err;
 
 	wait_plan_outcome(em, k, start, &plan);
-	wait_while(&r->ctl, target, &plan, start, deadline_ns);
-
-	for (;;) {
-		uint64_t now, until;
-
-		/* acquire: pairs with the exchange in round_finish() */
-		if (futex_value(&r->ctl) != target) {
-			err = emitter_result(em, k);
-			if (err != -EINPROGRESS)
-				return err;
-			/* ctl out of step with the word: repair under the lock */
-			err = broker_lock(b);
-			if (err)
-				return err;
-			futex_publish(&r->ctl, ctl_of(READ_ONCE(r->word)));
-			broker_unlock(b);
-			if (futex_value(&r->ctl) != target &&
-			    emitter_result(em, k) == -EINPROGRESS)
-				return set_error(
-					-EPROTO,
-					"broker %s: round word changed "
-					"without an outcome",
-					b->name);
-			continue;
-		}
-		now = now_ns();
-		if (now >= deadline_ns || now >= next_check) {
-			err = broker_enter(b, NULL);
-			if (err)
-				return err;
-			if (now >= next_check) {
-				members_reap_dead(b, true, true);
-				period = wait_liveness_period(b);
-				next_check = now + period;
-			}
-			/*
-			 * The deadline is enforced: ctl must move now.  If the
-			 * word says round k is over, make ctl say so too, and
-			 * the check above settles it (or calls it corrupt)
-			 * instead of spinning here.
-			 */
-			futex_publish(&r->ctl, ctl_of(READ_ONCE(r->word)));
-			broker_unlock(b);
-			if (now >= deadline_ns &&
-			    futex_value(&r->ctl) == target)
-				return set_error(-EPROTO,
-						 "broker %s: round %llu still "
-						 "open past its deadline",
-						 b->name,
-						 (unsigned long long)k);
-			continue;
-		}
-		until = deadline_ns < next_check ? deadline_ns : next_check;
-		if (!slept) {
-			/*
-			 * Most rounds end within milliseconds: a plain futex
-			 * sleep first, and the pidfd watch only if it lasts.
-			 */
-			slept = true;
-			if (until > now + QUICK_SLEEP_NS)
-				until = now + QUICK_SLEEP_NS;
-			futex_sleep(&r->ctl, target, until);
-			continue;
-		}
-		/* a participant's death cuts the wait short: check at once */
-		if (wait_round_event(b, k, target, until) == WAIT_DEATH)
-			next_check = 0;
-		/* what watches the participants may have changed */
-		if (wait_liveness_period(b) < period) {
-			period = wait_liveness_period(b);
-			if (next_check > now + period)
-				next_check = now + period;
-		}
-	}
+	wait_while(&b->st->round.ctl, ctl_of(round_word(k, 1)), &plan, start,
+		   deadline_ns);
+	while ((err = await_round_step(b, &em->waiter, k, deadline_ns, &s)) > 0)
+		wait_block(&em->waiter, &s);
+	if (err)
+		return err;
+	return emitter_outcome(em, k);
 }
 
 /*
@@ -566,7 +514,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 	struct shm_entry *ent;
 	struct decision d;
 	uint64_t now, space_deadline = 0, prev;
-	bool decided, eager = true;
+	bool decided, eager = true, retried = false;
 	int err;
 
 	if (!em || (!payload && len))
@@ -580,6 +528,7 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 
 	for (;;) {
 		struct wait_plan plan;
+		struct wait_sleep s;
 		uint32_t space_seq;
 
 		err = broker_enter(b, &v);
@@ -627,7 +576,8 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 				b->name);
 		/*
 		 * The consumers may need our CPU to release one; once such a
-		 * wait runs out, sleep (see pooter_consume()).
+		 * wait runs out, sleep (see pooter_consume()), watching the
+		 * holders: a dead one is reaped by the next try, at once.
 		 */
 		if (eager) {
 			wait_plan(b, now, &plan);
@@ -636,11 +586,14 @@ int round_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 				continue;
 			eager = false;
 		}
-		now = now_ns();
-		futex_sleep(&b->st->round.space, space_seq,
-			    space_deadline < now + LIVENESS_PERIOD_NS ?
-				    space_deadline :
-				    now + LIVENESS_PERIOD_NS);
+		if (await_space_sleep(b, &em->waiter, space_seq, space_deadline,
+				      &s) &&
+		    !retried) {
+			retried = true;
+			continue;
+		}
+		retried = false;
+		wait_block(&em->waiter, &s);
 	}
 	if (err) {
 		broker_unlock(b);

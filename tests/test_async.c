@@ -220,6 +220,8 @@ static struct await *dispatch(struct aloop *l, struct await **ws,
 		loop_submit(l);
 		return NULL;
 	}
+	/* settled: what it queued (its watches' cancellation) goes too */
+	loop_submit(l);
 	w->done = true;
 	w->rc = rc;
 	w->done_ns = h_now_ns();
@@ -235,7 +237,7 @@ static void settle_rounds(struct aloop *l, struct await **ws, unsigned int n)
 		int rc = pooter_prep_round_wait(&l->ring, ws[i]->t,
 						ud_of(ws[i]));
 
-		if (rc != 1 && rc != 2)
+		if (rc < 1)
 			fail_msg("pooter_prep_round_wait: %d (%s) %s", rc,
 				 pooter_strerror(rc), pooter_last_error());
 	}
@@ -367,11 +369,12 @@ static void test_two_brokers(void **state)
 		/* px emits once our waits are on the ring */
 		unsigned int i;
 
+		/* the wait, its link timeout, the peer's death watch */
 		for (i = 0; i < 2; i++)
 			assert_int_equal(pooter_prep_round_wait(&l.ring,
 								ws[i]->t,
 								ud_of(ws[i])),
-					 2);
+					 4);
 		loop_submit(&l);
 		h_peer_emit_async(&px, "from-px");
 		while (!wx.done || !wy.done) {
@@ -565,12 +568,15 @@ static void test_consumer_many(void **state)
 	if (async) {
 		while (next <= MANY_ROUNDS) {
 			struct await *w;
-			/* both kinds of wait: with a link timeout, and none */
+			/*
+			 * Both kinds of wait: with a link timeout, and none
+			 * (but a round's deadline, when one is open).
+			 */
 			int tmo = next & 1 ? -1 : H_LONG_MS;
 			int rc = pooter_prep_consume_wait(&l.ring, c, tmo,
 							  ud_of(&wc));
 
-			if (rc != (tmo < 0 ? 1 : 2) && rc != 1)
+			if (rc != 1 && rc != 2)
 				fail_msg("pooter_prep_consume_wait: %d (%s) %s",
 					 rc, pooter_strerror(rc),
 					 pooter_last_error());
@@ -824,8 +830,9 @@ static void test_cancel_and_death(void **state)
 	submit_ticket(e, "a1", &t);
 	assert_int_equal(t.round, 1);
 	if (async) {
+		/* the wait, its link timeout, the victim's death watch */
 		assert_int_equal(pooter_prep_round_wait(&l.ring, &t, ud_of(&w)),
-				 2);
+				 4);
 		loop_submit(&l);
 		assert_int_equal(pooter_round_cancel(b), 0);
 		while (!dispatch(&l, ws, 1, loop_next(&l, H_LONG_MS), NULL))
@@ -846,8 +853,9 @@ static void test_cancel_and_death(void **state)
 	memset(&w, 0, sizeof(w));
 	w.t = &t;
 	if (async) {
+		/* the wait, its link timeout, the victim's death watch */
 		assert_int_equal(pooter_prep_round_wait(&l.ring, &t, ud_of(&w)),
-				 2);
+				 4);
 		loop_submit(&l);
 		t_kill = h_now_ns();
 		h_kill(victim.pid);
@@ -887,7 +895,7 @@ static void test_cancel_and_death(void **state)
  * queued; the emitter and the consumer leave and the broker is closed
  * (unmapped); the ticket is freed.  Then every CQE is reaped, none of them
  * handed to the library: each wait ends -ECANCELED, plus the aux CQEs of the
- * round wait's link timeout and of the two cancellations.  Under ASan a
+ * link timeouts, the round wait's death watch, and the cancellations.  Under ASan a
  * kernel or library access to the freed handles or the unmapped segment
  * would show.
  */
@@ -930,12 +938,14 @@ static void close_in_flight(bool submitted)
 		goto out;
 	}
 
-	assert_int_equal(pooter_prep_round_wait(&l.ring, t, ud_of(&wr)), 2);
+	/* the wait, its link timeout, absent's death watch (poll + wake) */
+	assert_int_equal(pooter_prep_round_wait(&l.ring, t, ud_of(&wr)), 4);
+	/* no timeout, but the open round's deadline is ours to enforce */
 	assert_int_equal(pooter_prep_consume_wait(&l.ring, c, -1, ud_of(&wc)),
-			 1);
+			 2);
 	if (submitted) {
 		loop_submit(&l);
-		assert_int_equal(l.sqes, 3);
+		assert_int_equal(l.sqes, 6);
 		assert_int_equal(io_uring_peek_cqe(&l.ring, &cqe), -EAGAIN);
 	}
 	assert_int_equal(pooter_emitter_leave(e), 0);
@@ -943,8 +953,11 @@ static void close_in_flight(bool submitted)
 	free(t);
 	h_close(b);
 
-	/* futex wait + link timeout, futex wait, two cancellations */
-	while (n < 5) {
+	/*
+	 * Each wait's main CQE; aux: each link timeout, the death watch's
+	 * poll and wake, and leave's two cancellations per wait.
+	 */
+	while (n < 10) {
 		uint64_t ud;
 
 		cqe = loop_next(&l, H_LONG_MS);
@@ -968,8 +981,8 @@ static void close_in_flight(bool submitted)
 	}
 	assert_int_equal(r_main, 1);
 	assert_int_equal(c_main, 1);
-	assert_int_equal(r_aux, 2);
-	assert_int_equal(c_aux, 1);
+	assert_int_equal(r_aux, 5);
+	assert_int_equal(c_aux, 3);
 	assert_int_equal(io_uring_peek_cqe(&l.ring, &cqe), -EAGAIN);
 	assert_int_equal(io_uring_sq_ready(&l.ring), 0);
 
