@@ -334,8 +334,12 @@ static int segment_map(const char *name, bool writable, void **basep,
 	err = shm_path(name, path);
 	if (err)
 		return err;
-	fd = open(path,
-		  (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+	/*
+	 * O_NONBLOCK: anyone may put a FIFO at the path, and a read-only open
+	 * of a FIFO would wait for a writer forever.  It is refused below.
+	 */
+	fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC |
+				O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return set_error(-errno, "broker %s: %s", name,
 				 strerror(errno));
