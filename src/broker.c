@@ -732,16 +732,33 @@ POOTER_API int pooter_broker_foreach_record(
 		struct shm_record *rec = shm_record(b, i);
 		uint64_t outcome = READ_ONCE(rec->outcome);
 		uint64_t n = READ_ONCE(rec->nemitted);
+		uint64_t state = READ_ONCE(rec->state);
+		uint64_t holders = READ_ONCE(rec->pending);
 
+		/* a corrupted record is refused, not handed on */
+		if (state > SHM_RECORD_PUBLISHED) {
+			err = set_error(
+				-EPROTO,
+				"broker %s: record %u state %llu unknown",
+				b->name, i, (unsigned long long)state);
+			break;
+		}
+		if (b->max_consumers < 64 && holders >> b->max_consumers) {
+			err = set_error(-EPROTO,
+					"broker %s: record %u held by consumer "
+					"slots past the %u there are",
+					b->name, i, b->max_consumers);
+			break;
+		}
 		infos[i].index = i;
-		infos[i].state = (int)READ_ONCE(rec->state);
+		infos[i].state = (int)state;
 		infos[i].round = READ_ONCE(rec->round);
 		infos[i].outcome =
 			outcome <= SHM_OUTCOME_MAX ?
 				outcome_errno((enum shm_outcome)outcome) :
 				-EPROTO;
 		infos[i].payloads = n <= b->max_emitters ? (unsigned int)n : 0;
-		infos[i].holders = READ_ONCE(rec->pending);
+		infos[i].holders = holders;
 		/* published, but nobody left to release it: free to reuse */
 		if (infos[i].state == POOTER_RECORD_PUBLISHED &&
 		    !infos[i].holders)

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "harness.h"
@@ -86,10 +87,152 @@ static void test_fifo(void **state)
 	assert_int_equal(unlink(path), 0);
 }
 
+/* --- records outside their encodings ------------------------------------ */
+
+struct seg {
+	void *base;
+	size_t size;
+	struct layout l;
+	uint32_t max_consumers;
+};
+
+static void seg_map(const char *name, struct seg *s)
+{
+	const struct shm_header *h;
+	char path[128];
+	struct stat sb;
+	int fd;
+
+	shm_path(path, sizeof(path), name);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	s->size = (size_t)sb.st_size;
+	s->base =
+		mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(s->base != MAP_FAILED);
+	h = s->base;
+	s->max_consumers = h->max_consumers;
+	layout_compute(&s->l, h->max_emitters, h->max_consumers, h->max_payload,
+		       h->depth);
+	assert_int_equal(s->l.size, s->size);
+}
+
+static void seg_unmap(struct seg *s)
+{
+	munmap(s->base, s->size);
+}
+
+/* a store another process may see half way: as a corrupter would write */
+static void seg_write(uint64_t *word, uint64_t val)
+{
+	__atomic_store_n(word, val, __ATOMIC_RELAXED);
+}
+
+static struct shm_record *seg_record(struct seg *s, uint32_t i)
+{
+	return (struct shm_record *)((char *)s->base + s->l.records_off +
+				     (uint64_t)i * s->l.record_size);
+}
+
+struct records_seen {
+	unsigned int calls;
+	unsigned int bad; /* a state or holder the contract does not allow */
+	unsigned int max_consumers;
+};
+
+static int count_records(const struct pooter_record_info *r, void *arg)
+{
+	struct records_seen *s = arg;
+
+	s->calls++;
+	if (r->state != POOTER_RECORD_FREE && r->state != POOTER_RECORD_OPEN &&
+	    r->state != POOTER_RECORD_PUBLISHED)
+		s->bad++;
+	if (r->holders >> s->max_consumers)
+		s->bad++;
+	return 0;
+}
+
+/* foreach_record on a corrupted record: -EPROTO, a reason, no callback. */
+static void expect_records_eproto(struct pooter_broker *b, unsigned int rec,
+				  const char *what)
+{
+	struct records_seen s = { .max_consumers = 2 };
+	char want[32];
+	int rc;
+
+	rc = pooter_broker_foreach_record(b, count_records, &s);
+	if (rc != -EPROTO)
+		fail_msg("foreach_record with record %u %s: %d (%s), %u "
+			 "callbacks, %u with values out of range; expected "
+			 "-EPROTO",
+			 rec, what, rc, pooter_strerror(rc), s.calls, s.bad);
+	assert_int_equal(s.calls, 0);
+	snprintf(want, sizeof(want), "record %u", rec);
+	if (!strstr(pooter_last_error(), want))
+		fail_msg("last error \"%s\" does not name %s",
+			 pooter_last_error(), want);
+}
+
+static void test_foreach_record_corrupt(void **state)
+{
+	POOTER_OPTS(pooter_broker_attr, attr, .max_consumers = 2, .depth = 4);
+	struct records_seen s = { .max_consumers = 2 };
+	static const uint64_t states[] = { SHM_RECORD_PUBLISHED + 1, 1ull << 31,
+					   1ull << 32, UINT64_MAX };
+	static const uint64_t holders[] = { 1ull << 2, 1ull << 31, 1ull << 63,
+					    UINT64_MAX };
+	char name[H_NAME_LEN];
+	struct pooter_broker *b;
+	struct shm_record *r;
+	struct seg seg;
+
+	(void)state;
+	b = h_create(name, &attr);
+	seg_map(name, &seg);
+	r = seg_record(&seg, 1);
+
+	assert_int_equal(pooter_broker_foreach_record(b, count_records, &s), 0);
+	assert_int_equal(s.calls, 4);
+	assert_int_equal(s.bad, 0);
+
+	for (unsigned int i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		seg_write(&r->state, states[i]);
+		expect_records_eproto(b, 1, "in an unknown state");
+	}
+	seg_write(&r->state, SHM_RECORD_FREE);
+
+	/* held by consumer slots past the two there are, whatever its state */
+	for (uint64_t st = SHM_RECORD_FREE; st <= SHM_RECORD_PUBLISHED; st++) {
+		seg_write(&r->state, st);
+		for (unsigned int i = 0;
+		     i < sizeof(holders) / sizeof(holders[0]); i++) {
+			seg_write(&r->pending, holders[i]);
+			expect_records_eproto(b, 1, "held past max_consumers");
+		}
+		seg_write(&r->pending, 0);
+	}
+	seg_write(&r->state, SHM_RECORD_FREE);
+
+	memset(&s, 0, sizeof(s));
+	s.max_consumers = 2;
+	assert_int_equal(pooter_broker_foreach_record(b, count_records, &s), 0);
+	assert_int_equal(s.calls, 4);
+	assert_int_equal(s.bad, 0);
+
+	seg_unmap(&seg);
+	h_close(b);
+	assert_int_equal(pooter_broker_unlink(name), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_fifo, h_teardown),
+		cmocka_unit_test_teardown(test_foreach_record_corrupt,
+					  h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
