@@ -2,6 +2,7 @@
 /*
  * error.c - pooter_strerror() and the per-thread detail of the last failure.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,9 @@ POOTER_API const char *pooter_strerror(int err)
 {
 	const char *msg;
 
+	/* INT_MIN has no positive counterpart (and is no errno) */
+	if (err == INT_MIN)
+		return "Unknown error";
 	if (err < 0)
 		err = -err;
 

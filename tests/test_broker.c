@@ -827,6 +827,11 @@ static void test_strerror(void **state)
 		ENOBUFS,   EOPNOTSUPP, ENOMEM,	   EPERM,	 EFAULT,
 		EBADF,	   EINTR,      12345,
 	};
+	static const int extremes[] = {
+		INT_MIN, INT_MIN + 1, -INT_MAX, INT_MAX, INT_MAX - 1,
+		1 << 30, -(1 << 30),  4096,	-4096,
+	};
+	char unknown[256];
 	unsigned int i;
 
 	/*
@@ -843,6 +848,17 @@ static void test_strerror(void **state)
 		if (!t || !t[0])
 			fail_msg("pooter_strerror(%d) gives no text", codes[i]);
 	}
+	/* any int has a text, even one whose negation overflows */
+	for (i = 0; i < sizeof(extremes) / sizeof(extremes[0]); i++) {
+		const char *t = pooter_strerror(extremes[i]);
+
+		if (!t || !t[0])
+			fail_msg("pooter_strerror(%d) gives no text",
+				 extremes[i]);
+	}
+	/* no errno is that large: both are unknown, alike */
+	snprintf(unknown, sizeof(unknown), "%s", pooter_strerror(INT_MAX));
+	assert_string_equal(pooter_strerror(INT_MIN), unknown);
 	/* the pooter-specific meanings differ from one another */
 	expect_texts_differ(-EPROTO, -ETIMEDOUT);
 	expect_texts_differ(-EBUSY, -EAGAIN);
