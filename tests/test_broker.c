@@ -450,6 +450,54 @@ static void test_capacities(void **state)
 	expect_create_ok(&ok2, "the largest payload, the smallest counts");
 }
 
+/* leave non-zero bytes where the next call's locals will be */
+static __attribute__((noinline)) void stack_dirty(void)
+{
+	volatile unsigned char junk[2048];
+
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = 0xa5;
+}
+
+/*
+ * Every field named, from values known only at run time: unoptimized, gcc
+ * and clang build such an initializer field by field and leave the padding
+ * as the stack had it, unless POOTER_OPTS zeroes the struct first.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O0")))
+#endif
+static __attribute__((noinline)) int
+create_all_fields(const char *name, volatile unsigned int v)
+{
+	POOTER_OPTS(pooter_broker_attr, attr, .max_emitters = v,
+		    .max_consumers = v, .max_payload = 64 * v, .depth = v,
+		    .timeout_ms = 100 * v, .quorum = v, .mode = 0300 * v);
+	struct pooter_broker *b = NULL;
+	int rc;
+
+	rc = pooter_broker_create(name, &attr, &b);
+	if (rc == 0)
+		h_close(b);
+	return rc;
+}
+
+static void test_attr_opts_padding(void **state)
+{
+	char name[H_NAME_LEN];
+	int rc;
+
+	(void)state;
+	h_name(name);
+	stack_dirty();
+	rc = create_all_fields(name, 2);
+	if (rc)
+		fail_msg("create with every field set through POOTER_OPTS: "
+			 "%d (%s) \"%s\"",
+			 rc, pooter_strerror(rc), pooter_last_error());
+	assert_int_equal(pooter_broker_unlink(name), 0);
+}
+
 static void test_emsgsize(void **state)
 {
 	POOTER_OPTS(pooter_broker_attr, attr, .max_payload = 16,
@@ -1305,6 +1353,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_generated_names, h_teardown),
 		cmocka_unit_test_teardown(test_bad_names, h_teardown),
 		cmocka_unit_test_teardown(test_capacities, h_teardown),
+		cmocka_unit_test_teardown(test_attr_opts_padding, h_teardown),
 		cmocka_unit_test_teardown(test_emsgsize, h_teardown),
 		cmocka_unit_test_teardown(test_exist_noent_nospc, h_teardown),
 		cmocka_unit_test_teardown(test_eproto_truncated, h_teardown),
