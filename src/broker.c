@@ -182,6 +182,11 @@ static int link_tmpfile(int fd, const char *path)
 	return -errno;
 }
 
+#ifndef offsetofend
+#define offsetofend(type, member) \
+	(offsetof(type, member) + sizeof(((type *)0)->member))
+#endif
+
 static int attr_get(const struct pooter_broker_attr *attr,
 		    struct pooter_broker_attr *out)
 {
@@ -192,8 +197,13 @@ static int attr_get(const struct pooter_broker_attr *attr,
 
 		if (sz < offsetof(struct pooter_broker_attr, max_emitters))
 			return set_error(-EINVAL, "attr.sz %zu too small", sz);
-		/* a newer caller's extra fields must be zero: we ignore them */
-		for (size_t i = sizeof(a); i < sz; i++)
+		/*
+		 * A newer caller's extra fields must be zero: we ignore them.
+		 * From the end of the last field we know, not from sizeof:
+		 * the padding after it is where a newer field may be.
+		 */
+		for (size_t i = offsetofend(struct pooter_broker_attr, mode);
+		     i < sz; i++)
 			if (((const char *)attr)[i])
 				return set_error(-EINVAL,
 						 "attr has fields this library "

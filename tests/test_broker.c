@@ -450,6 +450,41 @@ static void test_capacities(void **state)
 	expect_create_ok(&ok2, "the largest payload, the smallest counts");
 }
 
+/* the end of the last field this library knows: mode */
+#define ATTR_KNOWN_END                               \
+	(offsetof(struct pooter_broker_attr, mode) + \
+	 sizeof(((struct pooter_broker_attr *)0)->mode))
+
+/*
+ * Bytes past the last known field must be zero, padding included: a newer
+ * header may put a field there (libbpf's offsetofend rule).
+ */
+static void test_attr_trailing_bytes(void **state)
+{
+	union {
+		struct pooter_broker_attr a;
+		unsigned char bytes[sizeof(struct pooter_broker_attr) + 8];
+	} u;
+	char what[64];
+
+	(void)state;
+	/* every byte past mode, in the padding and in a larger struct */
+	for (size_t off = ATTR_KNOWN_END; off < sizeof(u.bytes); off++) {
+		memset(&u, 0, sizeof(u));
+		u.a.sz = off < sizeof(u.a) ? sizeof(u.a) : sizeof(u.bytes);
+		u.bytes[off] = 1;
+		snprintf(what, sizeof(what), "byte %zu of %zu non-zero", off,
+			 (size_t)u.a.sz);
+		expect_create_einval(&u.a, what);
+	}
+	/* up to the last known field, or further with zeros: accepted */
+	memset(&u, 0, sizeof(u));
+	u.a.sz = ATTR_KNOWN_END;
+	expect_create_ok(&u.a, "sz at the end of mode");
+	u.a.sz = sizeof(u.bytes);
+	expect_create_ok(&u.a, "a larger struct, zero past mode");
+}
+
 /* leave non-zero bytes where the next call's locals will be */
 static __attribute__((noinline)) void stack_dirty(void)
 {
@@ -1353,6 +1388,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_generated_names, h_teardown),
 		cmocka_unit_test_teardown(test_bad_names, h_teardown),
 		cmocka_unit_test_teardown(test_capacities, h_teardown),
+		cmocka_unit_test_teardown(test_attr_trailing_bytes, h_teardown),
 		cmocka_unit_test_teardown(test_attr_opts_padding, h_teardown),
 		cmocka_unit_test_teardown(test_emsgsize, h_teardown),
 		cmocka_unit_test_teardown(test_exist_noent_nospc, h_teardown),
