@@ -1380,7 +1380,7 @@ static void test_gc_dead_members(void **state)
 	assert_int_equal(pooter_broker_unlink(name), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_create_open_stat, h_teardown),
@@ -1407,5 +1407,5 @@ int main(void)
 		cmocka_unit_test_teardown(test_gc_dead_members, h_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }

@@ -227,7 +227,7 @@ static void test_foreach_record_corrupt(void **state)
 	assert_int_equal(pooter_broker_unlink(name), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_fifo, h_teardown),
@@ -235,5 +235,5 @@ int main(void)
 					  h_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }

@@ -1647,7 +1647,7 @@ static void test_ls_and_watch(void **state)
 	shm_out_free(&o);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_help_and_man, h_teardown),
@@ -1666,5 +1666,5 @@ int main(void)
 
 	/* A reader gone (a failed test) must not kill the runner. */
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }
