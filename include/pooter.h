@@ -75,10 +75,20 @@ struct pooter_broker_attr {
 	unsigned int timeout_ms;    /* 1..POOTER_TIMEOUT_MAX_MS */
 	unsigned int quorum;	    /* 0 (none) or 1..max_emitters */
 	unsigned int mode;	    /* file mode bits, 0: 0600 */
+	size_t : 0;		    /* with POOTER_OPTS: zeroed padding */
 };
 
-#define POOTER_OPTS(TYPE, NAME, ...) \
-	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+/*
+ * Zeroed first, padding included, as LIBBPF_OPTS does: the library refuses
+ * non-zero bytes past the last field it knows, padding too (a later field
+ * may live there), and an initializer alone may leave padding as the stack
+ * had it (gcc and clang at -O0 do).
+ */
+#define POOTER_OPTS(TYPE, NAME, ...)                                     \
+	struct TYPE NAME = __extension__({                               \
+		__builtin_memset(&NAME, 0, sizeof(struct TYPE));         \
+		(struct TYPE){ .sz = sizeof(struct TYPE), __VA_ARGS__ }; \
+	})
 
 /* --- brokers ------------------------------------------------------------ */
 

@@ -182,6 +182,11 @@ static int link_tmpfile(int fd, const char *path)
 	return -errno;
 }
 
+#ifndef offsetofend
+#define offsetofend(type, member) \
+	(offsetof(type, member) + sizeof(((type *)0)->member))
+#endif
+
 static int attr_get(const struct pooter_broker_attr *attr,
 		    struct pooter_broker_attr *out)
 {
@@ -192,8 +197,13 @@ static int attr_get(const struct pooter_broker_attr *attr,
 
 		if (sz < offsetof(struct pooter_broker_attr, max_emitters))
 			return set_error(-EINVAL, "attr.sz %zu too small", sz);
-		/* a newer caller's extra fields must be zero: we ignore them */
-		for (size_t i = sizeof(a); i < sz; i++)
+		/*
+		 * A newer caller's extra fields must be zero: we ignore them.
+		 * From the end of the last field we know, not from sizeof:
+		 * the padding after it is where a newer field may be.
+		 */
+		for (size_t i = offsetofend(struct pooter_broker_attr, mode);
+		     i < sz; i++)
 			if (((const char *)attr)[i])
 				return set_error(-EINVAL,
 						 "attr has fields this library "
@@ -334,8 +344,12 @@ static int segment_map(const char *name, bool writable, void **basep,
 	err = shm_path(name, path);
 	if (err)
 		return err;
-	fd = open(path,
-		  (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+	/*
+	 * O_NONBLOCK: anyone may put a FIFO at the path, and a read-only open
+	 * of a FIFO would wait for a writer forever.  It is refused below.
+	 */
+	fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC |
+				O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return set_error(-errno, "broker %s: %s", name,
 				 strerror(errno));
@@ -729,16 +743,33 @@ POOTER_API int pooter_broker_foreach_record(
 		struct shm_record *rec = shm_record(b, i);
 		uint64_t outcome = READ_ONCE(rec->outcome);
 		uint64_t n = READ_ONCE(rec->nemitted);
+		uint64_t state = READ_ONCE(rec->state);
+		uint64_t holders = READ_ONCE(rec->pending);
 
+		/* a corrupted record is refused, not handed on */
+		if (state > SHM_RECORD_PUBLISHED) {
+			err = set_error(
+				-EPROTO,
+				"broker %s: record %u state %llu unknown",
+				b->name, i, (unsigned long long)state);
+			break;
+		}
+		if (b->max_consumers < 64 && holders >> b->max_consumers) {
+			err = set_error(-EPROTO,
+					"broker %s: record %u held by consumer "
+					"slots past the %u there are",
+					b->name, i, b->max_consumers);
+			break;
+		}
 		infos[i].index = i;
-		infos[i].state = (int)READ_ONCE(rec->state);
+		infos[i].state = (int)state;
 		infos[i].round = READ_ONCE(rec->round);
 		infos[i].outcome =
 			outcome <= SHM_OUTCOME_MAX ?
 				outcome_errno((enum shm_outcome)outcome) :
 				-EPROTO;
 		infos[i].payloads = n <= b->max_emitters ? (unsigned int)n : 0;
-		infos[i].holders = READ_ONCE(rec->pending);
+		infos[i].holders = holders;
 		/* published, but nobody left to release it: free to reuse */
 		if (infos[i].state == POOTER_RECORD_PUBLISHED &&
 		    !infos[i].holders)

@@ -1219,7 +1219,7 @@ static void test_submit_ring_full(void **state)
 	assert_int_equal(pooter_broker_unlink(name), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_two_brokers, h_teardown),
@@ -1236,5 +1236,5 @@ int main(void)
 		cmocka_unit_test_teardown(test_submit_ring_full, h_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }

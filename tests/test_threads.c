@@ -128,12 +128,12 @@ static void test_threads_share_a_broker(void **state)
 	assert_int_equal(pooter_broker_unlink(broker_name), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_threads_share_a_broker,
 					  h_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }
