@@ -88,7 +88,9 @@ int await_round_step(struct pooter_broker *b, struct waiter *w, uint64_t k,
 			    READ_ONCE(e->part_round) != k ||
 			    READ_ONCE(e->emit_round) == k)
 				continue;
-			if (wait_sleep_watch(w, s, owner) == -ESRCH)
+			if (wait_sleep_watch(w, s, owner,
+					     shm_live_byte_emitter(i)) ==
+			    -ESRCH)
 				dead = true;
 		}
 		if (!dead)
@@ -125,7 +127,8 @@ int await_space_sleep(struct pooter_broker *b, struct waiter *w, uint32_t seq,
 
 		if (!(held & (1ull << i)) || !owner || owner == b->token)
 			continue;
-		if (wait_sleep_watch(w, s, owner) == -ESRCH)
+		if (wait_sleep_watch(w, s, owner, shm_live_byte_consumer(i)) ==
+		    -ESRCH)
 			dead = 1;
 	}
 	if (dead)

@@ -105,7 +105,7 @@ static void header_validate(const struct shm_header *h, uint64_t file_size,
 		    POOTER_PAYLOAD_MAX);
 	limit_check(p, name, "depth", h->depth, 1, POOTER_DEPTH_MAX);
 	limit_check(p, name, "quorum", h->quorum, 0, h->max_emitters);
-	if (h->flags)
+	if (h->flags & ~SHM_FLAGS_KNOWN)
 		problem(p, "broker %s: unknown flags %#x", name, h->flags);
 	if (p->count != before)
 		return;
@@ -125,13 +125,17 @@ static void header_validate(const struct shm_header *h, uint64_t file_size,
 			(unsigned long long)POOTER_SEGMENT_MAX);
 }
 
-static int broker_new(const char *name, void *base, const struct shm_header *h,
-		      const struct layout *l, struct pooter_broker **bp)
+/* A handle on a mapped, validated segment; takes over fd on success. */
+static int broker_new(const char *name, int fd, void *base,
+		      const struct shm_header *h, const struct layout *l,
+		      struct pooter_broker **bp)
 {
 	struct pooter_broker *b = calloc(1, sizeof(*b));
 
 	if (!b)
 		return -ENOMEM;
+	b->fd = fd;
+	b->live_locks = (h->flags & SHM_FLAG_LIVE_LOCKS) != 0;
 	b->base = base;
 	b->size = l->size;
 	b->max_emitters = h->max_emitters;
@@ -145,7 +149,8 @@ static int broker_new(const char *name, void *base, const struct shm_header *h,
 	b->pid = self_pid();
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	b->n_ref = 1;
-	b->pidfds = pidfd_cache_new(b->max_emitters + b->max_consumers + 1);
+	b->pidfds = pidfd_cache_new(b->max_emitters + b->max_consumers + 1,
+				    b->live_locks ? fd : -1);
 	if (!b->pidfds) {
 		free(b);
 		return -ENOMEM;
@@ -308,6 +313,8 @@ POOTER_API int pooter_broker_create(const char *name,
 	h->created_ns =
 		(uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 	snprintf(h->name, sizeof(h->name), "%s", name);
+	/* members hold liveness locks: a library that knows none refuses it */
+	h->flags = SHM_FLAG_LIVE_LOCKS;
 	st = (struct shm_state *)((char *)base + l.state_off);
 	st->stats.timeout_ms = a.timeout_ms;
 	/* everything else starts at zero: no round, free slots and records */
@@ -318,11 +325,10 @@ POOTER_API int pooter_broker_create(const char *name,
 		set_error(err, "cannot publish %s: %s", path, strerror(-err));
 		goto err_unmap;
 	}
-	close(fd);
-	err = broker_new(name, base, h, &l, brokerp);
+	err = broker_new(name, fd, base, h, &l, brokerp);
 	if (err)
-		munmap(base, l.size);
-	return err;
+		goto err_unmap;
+	return 0;
 
 err_unmap:
 	munmap(base, l.size);
@@ -331,8 +337,11 @@ err_close:
 	return err;
 }
 
-/* Map NAME and validate its header; shared by open and check. */
-static int segment_map(const char *name, bool writable, void **basep,
+/*
+ * Map NAME and validate its header; shared by open and check.  On success
+ * *fdp is the open segment file, for the members' liveness locks.
+ */
+static int segment_map(const char *name, bool writable, int *fdp, void **basep,
 		       struct shm_header *h, struct layout *l,
 		       struct problems *p)
 {
@@ -392,7 +401,8 @@ static int segment_map(const char *name, bool writable, void **basep,
 		goto out;
 	}
 	*basep = base;
-	err = 0;
+	*fdp = fd;
+	return 0;
 out:
 	close(fd);
 	return err;
@@ -425,23 +435,28 @@ POOTER_API int pooter_broker_open(const char *name,
 	struct shm_header h;
 	struct layout l;
 	void *base;
-	int err;
+	int fd, err;
 
 	clear_error();
 	if (!brokerp)
 		return set_error(-EINVAL, "brokerp is NULL");
-	err = segment_map(name, true, &base, &h, &l, &p);
+	err = segment_map(name, true, &fd, &base, &h, &l, &p);
 	if (err)
 		return err;
 
 	namespace_check(&h, name, &p);
 	if (p.count) {
-		munmap(base, l.size);
-		return set_error(-EXDEV, "%s", pooter_last_error());
+		err = set_error(-EXDEV, "%s", pooter_last_error());
+		goto err_unmap;
 	}
-	err = broker_new(name, base, &h, &l, brokerp);
+	err = broker_new(name, fd, base, &h, &l, brokerp);
 	if (err)
-		munmap(base, l.size);
+		goto err_unmap;
+	return 0;
+
+err_unmap:
+	munmap(base, l.size);
+	close(fd);
 	return err;
 }
 
@@ -449,6 +464,7 @@ static void broker_free(struct pooter_broker *b)
 {
 	pidfd_cache_free(b->pidfds);
 	munmap(b->base, b->size);
+	close(b->fd);
 	free(b);
 }
 
@@ -682,7 +698,8 @@ POOTER_API int pooter_broker_foreach_member(
 		m->slot = i;
 		memcpy(m->name, e->name, sizeof(m->name) - 1);
 		m->pid = token_pid(owner);
-		m->alive = token_alive(b->pidfds, owner);
+		m->alive =
+			token_alive(b->pidfds, owner, shm_live_byte_emitter(i));
 		m->participant = v.open && READ_ONCE(e->part_round) == v.number;
 		m->emitted = v.open && READ_ONCE(e->emit_round) == v.number;
 		count++;
@@ -699,7 +716,8 @@ POOTER_API int pooter_broker_foreach_member(
 		m->slot = i;
 		memcpy(m->name, c->name, sizeof(m->name) - 1);
 		m->pid = token_pid(owner);
-		m->alive = token_alive(b->pidfds, owner);
+		m->alive = token_alive(b->pidfds, owner,
+				       shm_live_byte_consumer(i));
 		m->notices = !!(READ_ONCE(c->flags) & SHM_CONSUMER_NOTICES);
 		m->held = (unsigned int)__builtin_popcountll(
 			received &
@@ -813,7 +831,7 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 			"interrupted (the next caller finishes it)",
 			b->name, (unsigned long long)v);
 	v = READ_ONCE(st->lock.owner);
-	if (v && !token_alive(b->pidfds, v))
+	if (v && !token_alive(b->pidfds, v, 0))
 		problem(p,
 			"broker %s: lock held by dead process %d (the next "
 			"caller recovers it)",
@@ -872,7 +890,8 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 		if (name_check(name))
 			problem(p, "broker %s: %s slot %u has an invalid name",
 				b->name, kind, s);
-		else if (!token_alive(b->pidfds, owner))
+		else if (!token_alive(b->pidfds, owner,
+				      member_live_byte(em, s)))
 			problem(p,
 				"broker %s: %s %s (slot %u) belongs to dead "
 				"process %d (gc reclaims it)",
@@ -895,17 +914,18 @@ pooter_broker_check(const char *name,
 	struct shm_header h;
 	struct layout l;
 	void *base;
-	int err;
+	int fd, err;
 
 	clear_error();
-	err = segment_map(name, false, &base, &h, &l, &p);
+	err = segment_map(name, false, &fd, &base, &h, &l, &p);
 	if (err == -EPROTO)
 		return p.count;
 	if (err)
 		return err;
-	err = broker_new(name, base, &h, &l, &b);
+	err = broker_new(name, fd, base, &h, &l, &b);
 	if (err) {
 		munmap(base, l.size);
+		close(fd);
 		return err;
 	}
 	namespace_check(&h, name, &p);

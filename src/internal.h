@@ -72,10 +72,12 @@ struct pooter_broker {
 	uint32_t quorum;
 	struct layout layout;
 	struct shm_state *st;
-	uint64_t token;		    /* this process's identity token */
-	pid_t pid;		    /* the process that opened the handle */
-	unsigned int n_ref;	    /* the opener's, and one per member */
-	unsigned int txn_n;	    /* journal entries staged, lock held */
+	int fd;		    /* the segment file: liveness locks */
+	bool live_locks;    /* members hold them (SHM_FLAG_LIVE_LOCKS) */
+	uint64_t token;	    /* this process's identity token */
+	pid_t pid;	    /* the process that opened the handle */
+	unsigned int n_ref; /* the opener's, and one per member */
+	unsigned int txn_n; /* journal entries staged, lock held */
 	struct pidfd_cache *pidfds; /* for liveness checks under the lock */
 	uint64_t plan_until;	    /* members counted until then (atomic) */
 	uint32_t plan_members;	    /* for wait_plan() (atomic, a hint) */
@@ -174,6 +176,13 @@ static inline void *shm_payload(struct pooter_broker *b, struct shm_record *r,
 static inline uint64_t depth_mask(const struct pooter_broker *b)
 {
 	return b->depth >= 64 ? ~0ull : (1ull << b->depth) - 1;
+}
+
+/* The liveness lock byte of a member's slot (layout.h). */
+static inline uint64_t member_live_byte(bool emitter, uint32_t slot)
+{
+	return emitter ? shm_live_byte_emitter(slot) :
+			 shm_live_byte_consumer(slot);
 }
 
 /* The consumer slots that are joined, as a bitmap. */

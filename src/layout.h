@@ -61,6 +61,31 @@ enum shm_record_state {
 	SHM_RECORD_PUBLISHED = 2,
 };
 
+/*
+ * header.flags.  SHM_FLAG_LIVE_LOCKS: every member holds its liveness lock
+ * (liveness.c), so a member whose lock is free is dead; a library that
+ * predates the locks refuses the segment (unknown flag) rather than take
+ * part without one.
+ */
+#define SHM_FLAG_LIVE_LOCKS 1u
+#define SHM_FLAGS_KNOWN SHM_FLAG_LIVE_LOCKS
+
+/*
+ * The byte of the segment file whose lock (an OFD read lock, F_OFD_SETLK)
+ * a member holds while its process lives: past any segment, one per slot.
+ */
+#define SHM_LIVE_LOCK_BASE (1ull << 40)
+
+static inline uint64_t shm_live_byte_emitter(uint32_t slot)
+{
+	return SHM_LIVE_LOCK_BASE + slot;
+}
+
+static inline uint64_t shm_live_byte_consumer(uint32_t slot)
+{
+	return SHM_LIVE_LOCK_BASE + POOTER_EMITTERS_MAX + slot;
+}
+
 /* consumer.flags */
 #define SHM_CONSUMER_NOTICES 1ull
 
@@ -75,7 +100,7 @@ struct shm_header {
 	uint32_t max_payload;
 	uint32_t depth;
 	uint32_t quorum;
-	uint32_t flags;	     /* none yet; must be 0 */
+	uint32_t flags;	     /* SHM_FLAG_*; unknown ones refused */
 	uint64_t pidns;	     /* inode of the creator's pid namespace */
 	uint64_t timens;     /* inode of the creator's time namespace */
 	uint64_t created_ns; /* CLOCK_REALTIME at create */

@@ -7,6 +7,13 @@
  * boot from /proc/PID/stat, above.  A recycled pid has another start time,
  * so a token never names a second process.
  *
+ * A start time has the resolution of a clock tick (10 ms), so a pid reused
+ * within one tick of the dead process's start would pass for it: each
+ * member also holds a liveness lock, an OFD lock on a byte of the segment
+ * file that the kernel drops at its death (live_lock_take()).  A process
+ * that has the token's pid and start time but whose slot's lock is free is
+ * not the member.
+ *
  * Checking a token: a pidfd cached per handle (the broker's, shared by its
  * threads under the cache's mutex; each waiter's, its own) (pidfd_open, then the
  * start time re-read to prove the pidfd is the token's process), polled with
@@ -35,6 +42,7 @@ struct pidfd_entry {
 	uint64_t token;
 	int fd;
 	unsigned int scan; /* the scan that last handed it out */
+	bool locked;	   /* proven by a liveness lock too */
 };
 
 /*
@@ -44,6 +52,7 @@ struct pidfd_entry {
  */
 struct pidfd_cache {
 	pthread_mutex_t lock; /* token_alive(), tokens_dead(): threads share */
+	int lock_fd;	      /* the segment file, -1: no liveness locks */
 	unsigned int n;
 	unsigned int next; /* round-robin eviction */
 	unsigned int scan;
@@ -174,6 +183,62 @@ uint64_t self_ns_inode(const char *which)
 	return (uint64_t)sb.st_ino;
 }
 
+/* --- liveness locks ----------------------------------------------------- */
+
+static int live_lock_op(int fd, int cmd, short type, uint64_t byte,
+			struct flock *fl)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)byte;
+	fl->l_len = 1;
+	return fcntl(fd, cmd, fl);
+}
+
+/*
+ * A read lock on one byte through the handle's open file description: the
+ * kernel drops it when the last fd of that description closes, which a
+ * death does, and nothing else but live_lock_drop() does.  Read locks of
+ * several handles on one byte share it (a slot reused while a reaped
+ * holder lingers); the token check still tells those apart.
+ */
+int live_lock_take(int fd, uint64_t byte)
+{
+	struct flock fl;
+
+	if (live_lock_op(fd, F_OFD_SETLK, F_RDLCK, byte, &fl) < 0)
+		return -errno;
+	return 0;
+}
+
+void live_lock_drop(int fd, uint64_t byte)
+{
+	struct flock fl;
+
+	live_lock_op(fd, F_OFD_SETLK, F_UNLCK, byte, &fl);
+}
+
+/* 1: someone holds byte's lock; 0: nobody does; <0: cannot tell. */
+static int live_lock_held(int fd, uint64_t byte)
+{
+	struct flock fl;
+
+	/* a write lock would conflict with any reader's: is there one? */
+	if (live_lock_op(fd, F_OFD_GETLK, F_WRLCK, byte, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
+/* The token's process alive by /proc is the token's: unless the lock says
+ * that its slot's member died and the pid went to another process within
+ * one clock tick of the start time (the token's resolution). */
+static bool lock_refutes(const struct pidfd_cache *c, uint64_t byte)
+{
+	return c && c->lock_fd >= 0 && byte &&
+	       live_lock_held(c->lock_fd, byte) == 0;
+}
+
 static bool token_alive_proc(uint64_t token)
 {
 	uint64_t start;
@@ -183,7 +248,7 @@ static bool token_alive_proc(uint64_t token)
 	case PROC_DEAD:
 		return false;
 	case PROC_ALIVE:
-		/* exact: a token with no start time names no live process */
+		/* a token with no start time names no live process */
 		return start == token_start(token);
 	case PROC_UNKNOWN:
 		break;
@@ -192,13 +257,14 @@ static bool token_alive_proc(uint64_t token)
 	return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
-struct pidfd_cache *pidfd_cache_new(unsigned int n)
+struct pidfd_cache *pidfd_cache_new(unsigned int n, int lock_fd)
 {
 	struct pidfd_cache *c = calloc(1, sizeof(*c) + n * sizeof(c->ent[0]));
 
 	if (!c)
 		return NULL;
 	pthread_mutex_init(&c->lock, NULL);
+	c->lock_fd = lock_fd;
 	c->n = n;
 	for (unsigned int i = 0; i < n; i++)
 		c->ent[i].fd = -1;
@@ -221,7 +287,7 @@ void pidfd_cache_free(struct pidfd_cache *c)
  * Returns -ESRCH when the token's process is gone, another negative errno
  * when pidfds cannot be had (the caller then asks /proc).
  */
-int pidfd_get(struct pidfd_cache *c, uint64_t token)
+int pidfd_get(struct pidfd_cache *c, uint64_t token, uint64_t byte)
 {
 	struct pidfd_entry *e = NULL;
 	uint64_t start;
@@ -236,9 +302,17 @@ int pidfd_get(struct pidfd_cache *c, uint64_t token)
 		if (j >= c->n)
 			j = 0;
 		if (c->ent[j].token == token && c->ent[j].fd >= 0) {
-			c->ent[j].scan = c->scan;
+			struct pidfd_entry *hit = &c->ent[j];
+
+			/* proven without the lock: prove it with the lock */
+			if (byte && !hit->locked && c->lock_fd >= 0) {
+				if (lock_refutes(c, byte))
+					return -ESRCH;
+				hit->locked = true;
+			}
+			hit->scan = c->scan;
 			c->hint = j + 1;
-			return c->ent[j].fd;
+			return hit->fd;
 		}
 	}
 
@@ -253,7 +327,11 @@ int pidfd_get(struct pidfd_cache *c, uint64_t token)
 	 */
 	switch (proc_stat(token_pid(token), &start)) {
 	case PROC_ALIVE:
-		if (start == token_start(token))
+		/*
+		 * The start time is in clock ticks: a pid reused within one
+		 * tick passes it, but not the slot's liveness lock.
+		 */
+		if (start == token_start(token) && !lock_refutes(c, byte))
 			break;
 		/* another process has the pid now */
 		__attribute__((fallthrough));
@@ -276,10 +354,11 @@ int pidfd_get(struct pidfd_cache *c, uint64_t token)
 	e->token = token;
 	e->fd = fd;
 	e->scan = c->scan;
+	e->locked = byte && c->lock_fd >= 0;
 	return fd;
 }
 
-bool token_alive(struct pidfd_cache *c, uint64_t token)
+bool token_alive(struct pidfd_cache *c, uint64_t token, uint64_t byte)
 {
 	struct pollfd pfd;
 	bool alive;
@@ -292,11 +371,11 @@ bool token_alive(struct pidfd_cache *c, uint64_t token)
 	if (!c)
 		return token_alive_proc(token);
 	pthread_mutex_lock(&c->lock);
-	fd = pidfd_get(c, token);
+	fd = pidfd_get(c, token, byte);
 	if (fd == -ESRCH) {
 		alive = false;
 	} else if (fd < 0) {
-		alive = token_alive_proc(token);
+		alive = token_alive_proc(token) && !lock_refutes(c, byte);
 	} else {
 		pfd.fd = fd;
 		pfd.events = POLLIN;
@@ -323,7 +402,7 @@ void pidfd_scan_begin(struct pidfd_cache *c)
  * every round asks this of every member.  Returns how many are dead.
  */
 unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
-			 unsigned int n, bool *dead)
+			 const uint64_t *bytes, unsigned int n, bool *dead)
 {
 	struct pollfd pfd[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	unsigned int idx[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
@@ -339,11 +418,12 @@ unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
 		dead[i] = false;
 		if (tokens[i] == self)
 			continue;
-		fd = pidfd_get(c, tokens[i]);
+		fd = pidfd_get(c, tokens[i], bytes[i]);
 		if (fd == -ESRCH) {
 			dead[i] = true;
 		} else if (fd < 0) {
-			dead[i] = !token_alive_proc(tokens[i]);
+			dead[i] = !token_alive_proc(tokens[i]) ||
+				  lock_refutes(c, bytes[i]);
 		} else {
 			pfd[npoll].fd = fd;
 			pfd[npoll].events = POLLIN;
@@ -353,7 +433,8 @@ unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
 	}
 	if (npoll && poll(pfd, npoll, 0) < 0) {
 		for (unsigned int j = 0; j < npoll; j++)
-			dead[idx[j]] = !token_alive_proc(tokens[idx[j]]);
+			dead[idx[j]] = !token_alive_proc(tokens[idx[j]]) ||
+				       lock_refutes(c, bytes[idx[j]]);
 		npoll = 0;
 	}
 	for (unsigned int j = 0; j < npoll; j++)

@@ -17,14 +17,24 @@ uint64_t self_token(void);
 pid_t token_pid(uint64_t token);
 uint64_t self_ns_inode(const char *which);
 
-/* A cache of n pidfds.  token_alive() and tokens_dead() lock it. */
-struct pidfd_cache *pidfd_cache_new(unsigned int n);
+/*
+ * A cache of n pidfds.  lock_fd: the segment file whose liveness locks
+ * prove a member alive, or -1.  token_alive() and tokens_dead() lock it.
+ */
+struct pidfd_cache *pidfd_cache_new(unsigned int n, int lock_fd);
 void pidfd_cache_free(struct pidfd_cache *c);
 
-/* c may be NULL: /proc alone answers then. */
-bool token_alive(struct pidfd_cache *c, uint64_t token);
+/*
+ * Is the process of token alive?  byte: the liveness lock of the slot it
+ * owns (0: none to check).  c may be NULL: /proc alone answers then.
+ */
+bool token_alive(struct pidfd_cache *c, uint64_t token, uint64_t byte);
 unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
-			 unsigned int n, bool *dead);
+			 const uint64_t *bytes, unsigned int n, bool *dead);
+
+/* A member's liveness lock on byte of the segment file fd: held till death. */
+int live_lock_take(int fd, uint64_t byte);
+void live_lock_drop(int fd, uint64_t byte);
 
 /*
  * For one owner of c only (a waiter): a scan, then one pidfd per token;
@@ -32,6 +42,6 @@ unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
  * token's process is gone; another negative errno: no pidfd to be had.
  */
 void pidfd_scan_begin(struct pidfd_cache *c);
-int pidfd_get(struct pidfd_cache *c, uint64_t token);
+int pidfd_get(struct pidfd_cache *c, uint64_t token, uint64_t byte);
 
 #endif /* POOTER_LIVENESS_H */

@@ -123,7 +123,8 @@ int broker_lock(struct pooter_broker *b)
 			check_at = now + LOCK_SLEEP_NS;
 		if (now >= check_at) {
 			check_at = now + LOCK_SLEEP_NS;
-			if (owner != self && !token_alive(b->pidfds, owner)) {
+			if (owner != self &&
+			    !token_alive(b->pidfds, owner, 0)) {
 				if (__atomic_compare_exchange_n(
 					    &l->owner, &owner, self, false,
 					    __ATOMIC_ACQUIRE,

@@ -70,6 +70,7 @@ void consumer_reap(struct pooter_broker *b, uint32_t slot)
 int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 {
 	uint64_t tokens[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
+	uint64_t bytes[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	uint32_t slots[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	bool dead[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	unsigned int n = 0, nemitters, reaped = 0;
@@ -79,6 +80,7 @@ int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 
 		if (owner) {
 			tokens[n] = owner;
+			bytes[n] = shm_live_byte_emitter(i);
 			slots[n++] = i;
 		}
 	}
@@ -88,10 +90,11 @@ int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 
 		if (owner) {
 			tokens[n] = owner;
+			bytes[n] = shm_live_byte_consumer(i);
 			slots[n++] = i;
 		}
 	}
-	if (!n || !tokens_dead(b->pidfds, tokens, n, dead))
+	if (!n || !tokens_dead(b->pidfds, tokens, bytes, n, dead))
 		return 0;
 	for (unsigned int i = 0; i < n; i++) {
 		if (!dead[i])
@@ -123,7 +126,8 @@ static int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 		uint64_t tok = READ_ONCE(*owner);
 
 		if (tok && strncmp(sname, name, SHM_NAME_LEN) == 0) {
-			if (token_alive(b->pidfds, tok))
+			if (token_alive(b->pidfds, tok,
+					member_live_byte(emitter, i)))
 				return set_error(
 					-EEXIST,
 					"broker %s: %s name %s is held "
@@ -147,6 +151,24 @@ static int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 				 "broker %s: all %u %s slots are taken",
 				 b->name, n, emitter ? "emitter" : "consumer");
 	return free_slot;
+}
+
+/*
+ * Take the liveness lock of the slot we are about to own, before the owner
+ * word names us: nobody may see us as owner without it.  Lock held.
+ */
+static int member_live_lock(struct pooter_broker *b, bool emitter,
+			    uint32_t slot)
+{
+	int err = live_lock_take(b->fd, member_live_byte(emitter, slot));
+
+	if (err)
+		return set_error(err,
+				 "broker %s: cannot take the liveness lock of "
+				 "%s slot %u: %s",
+				 b->name, emitter ? "emitter" : "consumer",
+				 slot, strerror(-err));
+	return 0;
 }
 
 static int member_name(const char *name, char out[SHM_NAME_LEN])
@@ -180,7 +202,8 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 	em = calloc(1, sizeof(*em));
 	if (!em)
 		return -ENOMEM;
-	err = waiter_init(&em->waiter, b->max_emitters + b->max_consumers);
+	err = waiter_init(&em->waiter, b->max_emitters + b->max_consumers,
+			  b->live_locks ? b->fd : -1);
 	if (err)
 		goto err_free;
 	err = member_name(name, em->name);
@@ -239,6 +262,9 @@ POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
 				b->name, (unsigned long long)v.number);
 		goto err_unlock;
 	}
+	err = member_live_lock(b, true, em->slot);
+	if (err)
+		goto err_unlock;
 	txn_set(b, &e->owner, b->token);
 	txn_commit(b);
 	TEST_POINT("emitter-joined");
@@ -275,6 +301,8 @@ POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
 			emitter_remove(b, em->slot, SHM_CANCELED);
 		broker_unlock(b);
 	}
+	/* after the slot is gone: until then we must not look dead */
+	live_lock_drop(b->fd, shm_live_byte_emitter(em->slot));
 	waiter_free(&em->waiter);
 	free(em);
 	broker_unref(b);
@@ -309,7 +337,7 @@ POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
 		return -ENOMEM;
 	c->broker = b;
 	c->flags = flags;
-	err = waiter_init(&c->waiter, 0);
+	err = waiter_init(&c->waiter, 0, -1);
 	if (err)
 		goto err_free;
 	c->views = calloc(b->depth, sizeof(*c->views));
@@ -346,6 +374,11 @@ POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
 		   flags & POOTER_CONSUMER_NOTICES ? SHM_CONSUMER_NOTICES : 0);
 	WRITE_ONCE(sc->received, 0);
 	WRITE_ONCE(sc->delivered, 0);
+	err = member_live_lock(b, false, c->slot);
+	if (err) {
+		broker_unlock(b);
+		goto err_free;
+	}
 	txn_set(b, &sc->owner, b->token);
 	txn_commit(b);
 	broker_unlock(b);
@@ -378,6 +411,7 @@ POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
 			consumer_reap(b, c->slot);
 		broker_unlock(b);
 	}
+	live_lock_drop(b->fd, shm_live_byte_consumer(c->slot));
 	consumer_free(c);
 	broker_unref(b);
 	return err;

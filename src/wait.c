@@ -106,7 +106,7 @@ int wait_uring_probe(const char **reason)
 	return probe_err;
 }
 
-int waiter_init(struct waiter *w, unsigned int processes)
+int waiter_init(struct waiter *w, unsigned int processes, int lock_fd)
 {
 	static unsigned int next_bit;
 	unsigned int bit = __atomic_fetch_add(&next_bit, 1, __ATOMIC_RELAXED);
@@ -114,7 +114,7 @@ int waiter_init(struct waiter *w, unsigned int processes)
 	memset(w, 0, sizeof(*w));
 	/* spread over the bitset: handles of one process, and of others */
 	w->mask = 1u << ((bit + (unsigned int)self_pid() * 7u) % 32u);
-	w->pidfds = pidfd_cache_new(processes + 1);
+	w->pidfds = pidfd_cache_new(processes + 1, lock_fd);
 	return w->pidfds ? 0 : -ENOMEM;
 }
 
@@ -171,13 +171,14 @@ void wait_sleep_word(struct wait_sleep *s, uint32_t *word, uint32_t val)
 	}
 }
 
-int wait_sleep_watch(struct waiter *w, struct wait_sleep *s, uint64_t token)
+int wait_sleep_watch(struct waiter *w, struct wait_sleep *s, uint64_t token,
+		     uint64_t byte)
 {
 	int fd;
 
 	if (s->nfds == 0)
 		pidfd_scan_begin(w->pidfds);
-	fd = pidfd_get(w->pidfds, token);
+	fd = pidfd_get(w->pidfds, token, byte);
 	if (fd == -ESRCH)
 		return -ESRCH;
 	if (fd < 0 || s->nfds >= WAIT_FDS_MAX) {

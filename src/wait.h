@@ -61,7 +61,8 @@ struct wait_arm_buf {
 	struct futex_waitv waitv[WAIT_WORDS_MAX];
 };
 
-int waiter_init(struct waiter *w, unsigned int processes);
+/* processes: how many it may watch; lock_fd: see pidfd_cache_new(). */
+int waiter_init(struct waiter *w, unsigned int processes, int lock_fd);
 void waiter_free(struct waiter *w);
 
 /* Start filling s (no words, no fds, no limit). */
@@ -71,12 +72,14 @@ void wait_sleep_init(struct wait_sleep *s);
 void wait_sleep_word(struct wait_sleep *s, uint32_t *word, uint32_t val);
 
 /*
- * Watch the process of token during the sleep: 0, or -ESRCH when it is dead
+ * Watch the process of token (owner of the slot whose liveness lock is
+ * byte) during the sleep: 0, or -ESRCH when it is dead
  * already (the step reaps it and looks again).  A process that cannot be
  * watched marks the sleep unwatched: it is then re-checked every
  * LIVENESS_PERIOD_NS instead.
  */
-int wait_sleep_watch(struct waiter *w, struct wait_sleep *s, uint64_t token);
+int wait_sleep_watch(struct waiter *w, struct wait_sleep *s, uint64_t token,
+		     uint64_t byte);
 
 /* Take the sleep now, on the private ring or with futex(2).  Sets woken. */
 void wait_block(struct waiter *w, struct wait_sleep *s);
