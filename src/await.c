@@ -20,7 +20,9 @@
  * the caller's timeout, or the liveness period for a process that could not
  * be watched.  A waiter with nothing to enforce sleeps until an event.
  */
-#include "internal.h"
+#include "await.h"
+#include "enter.h"
+#include "error.h"
 
 /* Enforce the deadline and reap the dead, then make ctl tell the truth. */
 static int round_check_locked(struct pooter_broker *b)

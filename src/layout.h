@@ -276,6 +276,17 @@ static inline uint64_t outcome_word_code(uint64_t o)
 	return o & 0xff;
 }
 
+/*
+ * Futex words carry FUTEX_SLEEPERS in bit 31 (see wait.h).  round.ctl is
+ * the low bits of round.word: ctl_of() makes one from the other.
+ */
+#define FUTEX_SLEEPERS 0x80000000u
+
+static inline uint32_t ctl_of(uint64_t word)
+{
+	return (uint32_t)word & ~FUTEX_SLEEPERS;
+}
+
 /* Offsets and sizes implied by a set of capacities. */
 struct layout {
 	uint64_t state_off;

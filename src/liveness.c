@@ -29,7 +29,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "base.h"
+#include "liveness.h"
 
 #define TOKEN_PID_BITS 22
 #define TOKEN_PID_MASK ((1ull << TOKEN_PID_BITS) - 1)

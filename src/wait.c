@@ -30,10 +30,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
 #include "liveness.h"
 #include "uring_compat.h"
 #include "wait.h"
+
+#define SPIN_NS (50 * 1000ull)		    /* see wait_plan() */
+#define YIELD_NS (1000 * 1000ull)	    /* see wait_plan() */
+#define PLAN_REFRESH_NS (1 * NSEC_PER_MSEC) /* see wait_plan() */
+#define SPIN_FIRST_NS (5 * 1000ull)	    /* see wait_plan_outcome() */
 
 enum {
 	UD_MAIN = 2, /* the sleep; UD_MAIN | POOTER_CQE_AUX: its watches */
@@ -377,4 +381,153 @@ void wait_block(struct waiter *w, struct wait_sleep *s)
 	}
 	if (w->no_ring)
 		waiter_ring_free(w);
+}
+
+/* --- the wait plan --------------------------------------------------------- */
+
+/*
+ * The CPUs this process may run on: the online ones, fewer if its affinity
+ * (taskset, a cpuset) says so.  Read once per process.
+ */
+static long online_cpus(void)
+{
+	static long cached;
+	long cpus = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	cpu_set_t set;
+
+	if (!cpus) {
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		if (sched_getaffinity(0, sizeof(set), &set) == 0 &&
+		    CPU_COUNT(&set) > 0 && CPU_COUNT(&set) < cpus)
+			cpus = CPU_COUNT(&set);
+		if (cpus < 1)
+			cpus = 1;
+		__atomic_store_n(&cached, cpus, __ATOMIC_RELAXED);
+	}
+	return cpus;
+}
+
+/*
+ * How a waiter waits before it sleeps (see wait_while()); returns how many
+ * of the broker's members are emitters, for the refinements below.
+ *
+ * While every member of the broker can have a CPU of its own, spin: the
+ * event is at most microseconds away on another CPU, and a sleep and a wake
+ * cost far more.  When members outnumber the CPUs, the one we wait for is
+ * likely waiting for a CPU, perhaps ours: spinning would only burn its
+ * time, and sleeping would make every round pay a wake-up per member.  So
+ * hand the CPU over with sched_yield() instead, for a bounded time: the
+ * members then take turns at the CPUs, each emitting as its turn comes, with
+ * no wake-up and no idle CPU.  (Measured: at 8 emitters and 2 consumers on
+ * 2 CPUs, a 5 us spin then a sleep spent 69 us a round; yielding, 11 us.)
+ * Past the bound, the wait is long anyway, and a sleep costs nothing more.
+ * With one CPU only, yield at once: who we wait for needs that CPU.
+ *
+ * The member count is a hint: the slots' owner words, read unlocked, and
+ * counted again at most once per PLAN_REFRESH_NS, since every emit waits.
+ * The handle's cache words are relaxed atomics (threads may share a handle);
+ * they pair with nothing, and a torn view of them is just an older hint.
+ */
+static uint32_t plan_for(struct pooter_broker *b, uint64_t now,
+			 struct wait_plan *plan)
+{
+	uint32_t members, emitters, consumers = 0;
+
+	if (now < __atomic_load_n(&b->plan_until, __ATOMIC_RELAXED)) {
+		members = __atomic_load_n(&b->plan_members, __ATOMIC_RELAXED);
+		emitters = __atomic_load_n(&b->plan_emitters, __ATOMIC_RELAXED);
+	} else {
+		emitters = 0;
+		for (uint32_t i = 0; i < b->max_emitters; i++)
+			emitters += READ_ONCE(shm_emitter(b, i)->owner) != 0;
+		for (uint32_t i = 0; i < b->max_consumers; i++)
+			consumers += READ_ONCE(shm_consumer(b, i)->owner) != 0;
+		members = emitters + consumers;
+		__atomic_store_n(&b->plan_members, members, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->plan_emitters, emitters, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->plan_until, now + PLAN_REFRESH_NS,
+				 __ATOMIC_RELAXED);
+	}
+	if (online_cpus() >= 2 && members <= (uint64_t)online_cpus()) {
+		plan->spin_ns = SPIN_NS;
+		plan->yield_ns = 0;
+	} else {
+		plan->spin_ns = 0;
+		plan->yield_ns = YIELD_NS;
+	}
+	return emitters;
+}
+
+void wait_plan(struct pooter_broker *b, uint64_t now, struct wait_plan *plan)
+{
+	plan_for(b, now, plan);
+}
+
+/*
+ * Did an emitter other than slot skip last emit on cpu?  With k, only one
+ * that owes round k counts.  emitter.cpu is a hint from the segment,
+ * compared for equality and nothing else.
+ */
+static bool emitter_on_cpu(struct pooter_broker *b, int cpu, uint32_t skip,
+			   uint64_t k)
+{
+	for (uint32_t i = 0; i < b->max_emitters; i++) {
+		struct shm_emitter *e = shm_emitter(b, i);
+
+		if (i == skip || !READ_ONCE(e->owner) ||
+		    READ_ONCE(e->cpu) != (uint64_t)cpu + 1)
+			continue;
+		if (!k || (READ_ONCE(e->part_round) == k &&
+			   READ_ONCE(e->emit_round) != k))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The plan for an emitter waiting for the outcome of round k.  Consumers
+ * take deliveries in batches and wait on their own word: when the emitters
+ * alone fit the CPUs, the outcome is an emit on another CPU away, unless
+ * one we wait for last emitted on our CPU (it is not running, then: we
+ * are).  So spin first, unless so; yield if the spin runs out.  (Measured:
+ * 2 emitters and a consumer on 2 CPUs, 2.5 us a round yielding at once,
+ * 1.6 us spinning first; spinning also when the two emitters shared a CPU
+ * made some runs 4 us.)
+ */
+void wait_plan_outcome(struct pooter_broker *b, uint32_t slot, uint64_t k,
+		       uint64_t now, struct wait_plan *plan)
+{
+	uint32_t emitters = plan_for(b, now, plan);
+	int cpu;
+
+	if (plan->spin_ns || online_cpus() < 2 ||
+	    emitters > (uint64_t)online_cpus())
+		return;
+	cpu = sched_getcpu();
+	if (cpu >= 0 && !emitter_on_cpu(b, cpu, slot, k))
+		plan->spin_ns = SPIN_FIRST_NS;
+}
+
+/*
+ * The plan for a consumer waiting for a delivery, when members outnumber
+ * CPUs.  If an emitter last emitted on our CPU, yield to it, as wait_plan()
+ * says.  If none did, nobody we wait for needs our CPU: yielding would keep
+ * it busy for nothing, and the scheduler would never move an emitter here
+ * from a CPU they crowd.  So spin briefly, then sleep.  (Measured: with 2
+ * emitters sharing one of 2 CPUs and the consumer alone on the other, runs
+ * took 2.7 us a round instead of 1.6 us.)
+ */
+void wait_plan_delivery(struct pooter_broker *b, uint64_t now,
+			struct wait_plan *plan)
+{
+	int cpu;
+
+	plan_for(b, now, plan);
+	if (plan->spin_ns || online_cpus() < 2)
+		return;
+	cpu = sched_getcpu();
+	if (cpu >= 0 && !emitter_on_cpu(b, cpu, UINT32_MAX, 0)) {
+		plan->spin_ns = SPIN_FIRST_NS;
+		plan->yield_ns = 0;
+	}
 }

@@ -13,20 +13,180 @@
  * paths see the same events with the same latency, and a waiter never
  * shares its state: it lives in the emitter or consumer handle.
  *
- * What does not live here: what to wait for (await.c), the futex word
- * encodings (internal.h), liveness itself (liveness.c).
+ * Also here: the futex words' sleepers protocol, and the wait plan (spin,
+ * yield, then sleep).  Layer 0.  What does not live here: what to wait
+ * for (await.c), liveness itself (liveness.c).
  */
 #ifndef POOTER_WAIT_H
 #define POOTER_WAIT_H
 
 #include <linux/futex.h>
+#include <sys/syscall.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pooter.h"
+#include "segment.h"
 
 struct io_uring;
 struct pidfd_cache;
+
+/* --- futex words --------------------------------------------------------- */
+
+/*
+ * Sleep while *word == val, until woken or CLOCK_MONOTONIC reaches abs_ns
+ * (UINT64_MAX: no limit).  Returns 0 (woken, or the word differs, or a
+ * signal: callers re-check), or -ETIMEDOUT.
+ */
+static inline int futex_wait_abs(uint32_t *word, uint32_t val, uint64_t abs_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	long ret;
+
+	if (abs_ns != UINT64_MAX) {
+		ts.tv_sec = (time_t)(abs_ns / NSEC_PER_SEC);
+		ts.tv_nsec = (long)(abs_ns % NSEC_PER_SEC);
+		tsp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout. */
+	ret = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, tsp, NULL,
+		      FUTEX_BITSET_MATCH_ANY);
+	if (ret < 0 && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static inline void futex_wake_all(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static inline void futex_wake_one(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/*
+ * Futex words carry FUTEX_SLEEPERS in bit 31: a sleeper sets it (CAS) before
+ * it sleeps on the word, and whoever changes the word exchanges it and makes
+ * the wake syscall only if the bit was set.  No sleeper, no syscall.  The
+ * CAS and the exchange are both SEQ_CST on the same word, so either the
+ * sleeper's CAS fails (the word changed: it does not sleep) or the exchange
+ * returns the bit (it wakes).
+ */
+/* FUTEX_SLEEPERS: layout.h, with the words' encodings */
+
+/* A futex word's value, without the sleepers bit (acquire). */
+static inline uint32_t futex_value(uint32_t *word)
+{
+	return load_acquire(word) & ~FUTEX_SLEEPERS;
+}
+
+/* Store val (without the bit) and wake the sleepers, if any. */
+static inline void futex_publish(uint32_t *word, uint32_t val)
+{
+	if (__atomic_exchange_n(word, val, __ATOMIC_SEQ_CST) & FUTEX_SLEEPERS)
+		futex_wake_all(word);
+}
+
+/* Bump a wake-up counter and wake its sleepers, if any. */
+static inline void wake_counter(uint32_t *word)
+{
+	uint32_t old = __atomic_load_n(word, __ATOMIC_RELAXED);
+
+	while (!__atomic_compare_exchange_n(word, &old,
+					    (old + 1) & ~FUTEX_SLEEPERS, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		;
+	if (old & FUTEX_SLEEPERS)
+		futex_wake_all(word);
+}
+
+/* Announce a sleeper on word while it holds val; false once it changed. */
+static inline bool futex_mark_sleeper(uint32_t *word, uint32_t val)
+{
+	uint32_t cur = val;
+
+	if (__atomic_compare_exchange_n(word, &cur, val | FUTEX_SLEEPERS, false,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return true;
+	return cur == (val | FUTEX_SLEEPERS);
+}
+
+/* Sleep while *word holds val (see futex_wait_abs() for the returns). */
+static inline int futex_sleep(uint32_t *word, uint32_t val, uint64_t abs_ns)
+{
+	if (!futex_mark_sleeper(word, val))
+		return 0;
+	return futex_wait_abs(word, val | FUTEX_SLEEPERS, abs_ns);
+}
+
+/* No yielding this close to a deadline (see wait_while()). */
+#define YIELD_GUARD_NS (10 * NSEC_PER_MSEC)
+
+/*
+ * How a waiter waits for a word to change before it sleeps on it: a sleep
+ * costs the waker a syscall and the sleeper a trip through the scheduler (on
+ * a virtual machine, tens of microseconds to get an idle CPU going), while
+ * most waits end within microseconds.  See wait_plan() for the choice.
+ */
+struct wait_plan {
+	uint64_t spin_ns;  /* busy-wait this long, */
+	uint64_t yield_ns; /* then hand the CPU to others this long */
+};
+
+/*
+ * Wait while *word holds val, as plan says, from now (CLOCK_MONOTONIC, just
+ * read) but not past until_ns; true once it changed, false when the plan
+ * ran out (the caller then sleeps, or enforces the deadline).
+ */
+static inline bool wait_while(uint32_t *word, uint32_t val,
+			      const struct wait_plan *plan, uint64_t now,
+			      uint64_t until_ns)
+{
+	uint64_t spin_end, yield_end;
+
+	if (futex_value(word) != val)
+		return true;
+	if (!plan->spin_ns && !plan->yield_ns)
+		return false;
+	spin_end = now + plan->spin_ns;
+	yield_end = spin_end + plan->yield_ns;
+	if (spin_end > until_ns)
+		spin_end = until_ns;
+	/*
+	 * A yield to a CPU-bound process may not come back for a scheduler
+	 * tick or more: stop yielding well before the caller's deadline, so
+	 * the deadline is met by the timed sleep that follows.
+	 */
+	if (until_ns < YIELD_GUARD_NS)
+		yield_end = 0;
+	else if (yield_end > until_ns - YIELD_GUARD_NS)
+		yield_end = until_ns - YIELD_GUARD_NS;
+	while (now < spin_end) {
+		for (int i = 0; i < 64; i++) {
+			if (futex_value(word) != val)
+				return true;
+			cpu_relax();
+		}
+		now = now_ns();
+	}
+	while (now < yield_end) {
+		sched_yield();
+		if (futex_value(word) != val)
+			return true;
+		now = now_ns();
+	}
+	return false;
+}
+
+/* The plans: what a waiter does before it sleeps (wait.c). */
+void wait_plan(struct pooter_broker *b, uint64_t now, struct wait_plan *plan);
+void wait_plan_outcome(struct pooter_broker *b, uint32_t slot, uint64_t k,
+		       uint64_t now, struct wait_plan *plan);
+void wait_plan_delivery(struct pooter_broker *b, uint64_t now,
+			struct wait_plan *plan);
+
+/* --- the engine's sleeps --------------------------------------------------- */
 
 #define WAIT_WORDS_MAX 2
 #define WAIT_FDS_MAX (POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * uring.c - io_uring: detection, the blocking path's wait on a private ring,
+ * async.c - io_uring: detection, the blocking path's wait on a private ring,
  * and the asynchronous API on the application's ring.
  *
  * Blocking waits (pooter_emit) sleep on one private ring per broker handle:
@@ -25,7 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "async.h"
+#include "await.h"
+#include "emit.h"
+#include "enter.h"
+#include "error.h"
 #include "uring_compat.h"
 
 POOTER_API int pooter_uring_supported(void)
@@ -161,7 +165,7 @@ POOTER_API int pooter_emit_submit(struct pooter_emitter *em,
 
 	if (!t)
 		return set_error(-EINVAL, "ticket is NULL");
-	err = round_contribute(em, payload, len, false, &v, &decided);
+	err = emit_contribute(em, payload, len, false, &v, &decided);
 	if (err)
 		return err;
 	memset(t, 0, sizeof(*t));
@@ -177,7 +181,7 @@ POOTER_API int pooter_ticket_wait(struct pooter_ticket *t)
 	if (!t || !t->emitter)
 		return set_error(-EINVAL, "ticket is NULL or empty");
 	if (t->outcome == -EINPROGRESS)
-		t->outcome = round_wait(t->emitter, t->round, t->deadline_ns);
+		t->outcome = emit_wait(t->emitter, t->round, t->deadline_ns);
 	return t->outcome;
 }
 
@@ -320,7 +324,7 @@ static int consume_arm(struct io_uring *ring, struct pooter_consumer *c,
 		return err;
 	/* read before looking, so a publication after it fails the wait */
 	seq = futex_value(&b->st->round.pub);
-	ready = consumer_has_delivery(c);
+	ready = delivery_next(b, c->slot) >= 0;
 	broker_unlock(b);
 	if (ready)
 		return prep_nop(ring, user_data);
