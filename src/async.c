@@ -31,8 +31,9 @@
 #include "enter.h"
 #include "error.h"
 #include "uring_compat.h"
+#include "shm.h"
 
-POOTER_API int pooter_uring_supported(void)
+int shm_uring_supported(void)
 {
 	const char *reason;
 	int err = wait_uring_probe(&reason);
@@ -112,7 +113,7 @@ void uring_cancel_armed(struct uring_armed *a)
 
 static int async_check(struct io_uring *ring, uint64_t user_data)
 {
-	int err = pooter_uring_supported();
+	int err = shm_uring_supported();
 
 	if (err)
 		return err;
@@ -155,17 +156,19 @@ static int arm(struct io_uring *ring, struct waiter *w, struct uring_armed *a,
 	*watches = s->nfds;
 	return err;
 }
-POOTER_API int pooter_emit_submit(struct pooter_emitter *em,
-				  const void *payload, size_t len,
-				  struct pooter_ticket *t)
+
+/*
+ * Contribute and fill *t (the backend's contribute): the round, its
+ * deadline, and the outcome if this emit decided it, else -EINPROGRESS.
+ */
+int shm_contribute(struct pooter_emitter *em, const void *payload, size_t len,
+		   bool wait_space, struct pooter_ticket *t)
 {
 	struct round_view v;
 	bool decided;
 	int err;
 
-	if (!t)
-		return set_error(-EINVAL, "ticket is NULL");
-	err = emit_contribute(em, payload, len, false, &v, &decided);
+	err = emit_contribute(em, payload, len, wait_space, &v, &decided);
 	if (err)
 		return err;
 	memset(t, 0, sizeof(*t));
@@ -176,10 +179,9 @@ POOTER_API int pooter_emit_submit(struct pooter_emitter *em,
 	return 0;
 }
 
-POOTER_API int pooter_ticket_wait(struct pooter_ticket *t)
+/* Block until the ticket's round is decided (the backend's outcome wait). */
+int shm_outcome_wait(struct pooter_ticket *t)
 {
-	if (!t || !t->emitter)
-		return set_error(-EINVAL, "ticket is NULL or empty");
 	if (t->outcome == -EINPROGRESS)
 		t->outcome = emit_wait(t->emitter, t->round, t->deadline_ns);
 	return t->outcome;
@@ -227,9 +229,8 @@ static int ticket_arm(struct io_uring *ring, struct pooter_ticket *t,
 		   tp->ts, NULL, &tp->watches);
 }
 
-POOTER_API int pooter_prep_round_wait(struct io_uring *ring,
-				      struct pooter_ticket *t,
-				      uint64_t user_data)
+int shm_prep_round_wait(struct io_uring *ring, struct pooter_ticket *t,
+			uint64_t user_data)
 {
 	int err;
 
@@ -261,7 +262,7 @@ static int complete_begin(struct io_uring *ring, struct waiter *w,
 			  struct uring_armed *a, uint64_t user_data,
 			  uint32_t *watches, const struct io_uring_cqe *cqe)
 {
-	int err = pooter_uring_supported();
+	int err = shm_uring_supported();
 
 	if (err)
 		return err;
@@ -278,9 +279,8 @@ static int complete_begin(struct io_uring *ring, struct waiter *w,
 	return 0;
 }
 
-POOTER_API int pooter_round_complete(struct io_uring *ring,
-				     struct pooter_ticket *t,
-				     const struct io_uring_cqe *cqe)
+int shm_round_complete(struct io_uring *ring, struct pooter_ticket *t,
+		       const struct io_uring_cqe *cqe)
 {
 	struct ticket_priv *tp;
 	struct pooter_emitter *em;
@@ -333,9 +333,8 @@ static int consume_arm(struct io_uring *ring, struct pooter_consumer *c,
 		   c->async_buf.waitv, &watches);
 }
 
-POOTER_API int pooter_prep_consume_wait(struct io_uring *ring,
-					struct pooter_consumer *c,
-					int timeout_ms, uint64_t user_data)
+int shm_prep_consume_wait(struct io_uring *ring, struct pooter_consumer *c,
+			  int timeout_ms, uint64_t user_data)
 {
 	int err;
 
@@ -350,10 +349,9 @@ POOTER_API int pooter_prep_consume_wait(struct io_uring *ring,
 	return consume_arm(ring, c, user_data);
 }
 
-POOTER_API int pooter_consume_complete(struct io_uring *ring,
-				       struct pooter_consumer *c,
-				       const struct io_uring_cqe *cqe,
-				       const struct pooter_delivery **dp)
+int shm_consume_complete(struct io_uring *ring, struct pooter_consumer *c,
+			 const struct io_uring_cqe *cqe,
+			 const struct pooter_delivery **dp)
 {
 	uint32_t watches = 0;
 	int err;
@@ -366,7 +364,7 @@ POOTER_API int pooter_consume_complete(struct io_uring *ring,
 			     &watches, cqe);
 	if (err)
 		return err;
-	err = pooter_consume(c, 0, dp);
+	err = shm_consume(c, 0, dp);
 	if (err != -ETIMEDOUT) {
 		armed_del(&c->armed, ring, cqe->user_data);
 		return err ? err : 1;
@@ -429,9 +427,8 @@ static int space_arm(struct io_uring *ring, struct pooter_emitter *em,
 	return err;
 }
 
-POOTER_API int pooter_prep_space_wait(struct io_uring *ring,
-				      struct pooter_emitter *em, int timeout_ms,
-				      uint64_t user_data)
+int shm_prep_space_wait(struct io_uring *ring, struct pooter_emitter *em,
+			int timeout_ms, uint64_t user_data)
 {
 	int err;
 
@@ -447,9 +444,8 @@ POOTER_API int pooter_prep_space_wait(struct io_uring *ring,
 	return space_arm(ring, em, user_data);
 }
 
-POOTER_API int pooter_space_complete(struct io_uring *ring,
-				     struct pooter_emitter *em,
-				     const struct io_uring_cqe *cqe)
+int shm_space_complete(struct io_uring *ring, struct pooter_emitter *em,
+		       const struct io_uring_cqe *cqe)
 {
 	uint32_t seq;
 	int err;

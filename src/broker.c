@@ -10,11 +10,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "backend.h"
 #include "enter.h"
 #include "error.h"
 #include "handle.h"
 #include "liveness.h"
 #include "name.h"
+#include "shm.h"
 
 /* A handle on a mapped, validated segment; takes over fd on success. */
 int broker_new(const char *name, int fd, void *base, const struct shm_header *h,
@@ -38,6 +40,7 @@ int broker_new(const char *name, int fd, void *base, const struct shm_header *h,
 	b->token = self_token();
 	b->pid = self_pid();
 	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->ops = &shm_backend;
 	b->n_ref = 1;
 	b->pidfds = pidfd_cache_new(b->max_emitters + b->max_consumers + 1,
 				    b->live_locks ? fd : -1);
@@ -97,9 +100,8 @@ static int attr_get(const struct pooter_broker_attr *attr,
 	return 0;
 }
 
-POOTER_API int pooter_broker_create(const char *name,
-				    const struct pooter_broker_attr *attr,
-				    struct pooter_broker **brokerp)
+int shm_broker_create(const char *name, const struct pooter_broker_attr *attr,
+		      struct pooter_broker **brokerp)
 {
 	struct pooter_broker_attr a = { 0 };
 	struct segment_attr sa;
@@ -139,8 +141,7 @@ POOTER_API int pooter_broker_create(const char *name,
 	return err;
 }
 
-POOTER_API int pooter_broker_open(const char *name,
-				  struct pooter_broker **brokerp)
+int shm_broker_open(const char *name, struct pooter_broker **brokerp)
 {
 	struct problems p = { 0 };
 	struct shm_header h;
@@ -197,32 +198,30 @@ void broker_unref(struct pooter_broker *b)
 		broker_free(b);
 }
 
-POOTER_API void pooter_broker_close(struct pooter_broker *b)
+void shm_broker_close(struct pooter_broker *b)
 {
 	if (b)
 		broker_unref(b);
 }
 
-POOTER_API int pooter_broker_unlink(const char *name)
+int shm_broker_unlink(const char *name)
 {
 	return segment_unlink(name);
 }
 
-POOTER_API int pooter_broker_foreach(int (*cb)(const char *name, void *arg),
-				     void *arg)
+int shm_broker_foreach(int (*cb)(const char *name, void *arg), void *arg)
 {
 	if (!cb)
 		return -EINVAL;
 	return segment_foreach(cb, arg);
 }
 
-POOTER_API const char *pooter_broker_name(const struct pooter_broker *b)
+const char *shm_broker_name(const struct pooter_broker *b)
 {
 	return b ? b->name : NULL;
 }
 
-POOTER_API int pooter_broker_set_timeout(struct pooter_broker *b,
-					 unsigned int timeout_ms)
+int shm_broker_set_timeout(struct pooter_broker *b, unsigned int timeout_ms)
 {
 	int err;
 

@@ -13,6 +13,7 @@
 #include "handle.h"
 #include "liveness.h"
 #include "name.h"
+#include "shm.h"
 
 /* The state behind the header, checked word by word, without the lock. */
 static void state_check(struct pooter_broker *b, struct problems *p)
@@ -116,9 +117,8 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 	}
 }
 
-POOTER_API int
-pooter_broker_check(const char *name,
-		    void (*report)(const char *problem, void *arg), void *arg)
+int shm_broker_check(const char *name,
+		     void (*report)(const char *problem, void *arg), void *arg)
 {
 	struct problems p = { .report = report, .arg = arg };
 	struct pooter_broker *b;
@@ -141,6 +141,6 @@ pooter_broker_check(const char *name,
 	}
 	namespace_check(&h, name, &p);
 	state_check(b, &p);
-	pooter_broker_close(b);
+	broker_unref(b);
 	return p.count;
 }

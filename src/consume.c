@@ -8,9 +8,10 @@
 #include "await.h"
 #include "enter.h"
 #include "error.h"
+#include "shm.h"
 
-POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
-			      const struct pooter_delivery **deliveryp)
+int shm_consume(struct pooter_consumer *c, int timeout_ms,
+		const struct pooter_delivery **deliveryp)
 {
 	struct pooter_broker *b;
 	struct shm_consumer *sc;
@@ -78,8 +79,7 @@ POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
 	}
 }
 
-POOTER_API int pooter_release(struct pooter_consumer *c,
-			      const struct pooter_delivery *d)
+int shm_release(struct pooter_consumer *c, const struct pooter_delivery *d)
 {
 	struct pooter_broker *b;
 	uint32_t i;

@@ -11,6 +11,7 @@
 #include "emit.h"
 #include "enter.h"
 #include "error.h"
+#include "shm.h"
 
 /*
  * The outcome of round k for this emitter: from the handle's history when
@@ -193,24 +194,7 @@ int emit_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 	return 0;
 }
 
-POOTER_API int pooter_emit(struct pooter_emitter *em, const void *payload,
-			   size_t len, uint64_t *roundp)
-{
-	struct round_view v;
-	bool decided;
-	int err;
-
-	err = emit_contribute(em, payload, len, true, &v, &decided);
-	if (err)
-		return err;
-	if (roundp)
-		*roundp = v.number;
-	if (decided)
-		return 0;
-	return emit_wait(em, v.number, v.deadline_ns);
-}
-
-POOTER_API int pooter_round_cancel(struct pooter_broker *b)
+int shm_round_cancel(struct pooter_broker *b)
 {
 	struct round_view v;
 	int err;

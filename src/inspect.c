@@ -11,6 +11,7 @@
 #include "error.h"
 #include "handle.h"
 #include "liveness.h"
+#include "shm.h"
 
 static void stat_fill(struct pooter_broker *b, const struct round_view *v,
 		      struct pooter_broker_stat *st)
@@ -101,8 +102,7 @@ static void stat_fill(struct pooter_broker *b, const struct round_view *v,
 	st->deliveries = deliveries;
 }
 
-POOTER_API int pooter_broker_stat(struct pooter_broker *b,
-				  struct pooter_broker_stat *st)
+int shm_broker_stat(struct pooter_broker *b, struct pooter_broker_stat *st)
 {
 	struct round_view v;
 	uint64_t timeout;
@@ -127,9 +127,10 @@ POOTER_API int pooter_broker_stat(struct pooter_broker *b,
 	return err;
 }
 
-POOTER_API int pooter_broker_foreach_member(
-	struct pooter_broker *b,
-	int (*cb)(const struct pooter_member_info *m, void *arg), void *arg)
+int shm_broker_foreach_member(struct pooter_broker *b,
+			      int (*cb)(const struct pooter_member_info *m,
+					void *arg),
+			      void *arg)
 {
 	uint32_t n = b ? b->max_emitters + b->max_consumers : 0, count = 0;
 	struct pooter_member_info *infos;
@@ -199,9 +200,10 @@ out:
 	return err;
 }
 
-POOTER_API int pooter_broker_foreach_record(
-	struct pooter_broker *b,
-	int (*cb)(const struct pooter_record_info *r, void *arg), void *arg)
+int shm_broker_foreach_record(struct pooter_broker *b,
+			      int (*cb)(const struct pooter_record_info *r,
+					void *arg),
+			      void *arg)
 {
 	struct pooter_record_info *infos;
 	int err;
@@ -260,7 +262,7 @@ out:
 	return err;
 }
 
-POOTER_API int pooter_broker_gc(struct pooter_broker *b)
+int shm_broker_gc(struct pooter_broker *b)
 {
 	int err = broker_enter(b, NULL);
 	int n;

@@ -11,10 +11,10 @@
 #include "enter.h"
 #include "error.h"
 #include "liveness.h"
+#include "shm.h"
 
-POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
-				   unsigned int flags,
-				   struct pooter_emitter **emitterp)
+int shm_emitter_join(struct pooter_broker *b, const char *name,
+		     unsigned int flags, struct pooter_emitter **emitterp)
 {
 	struct pooter_emitter *em;
 	struct round_view v;
@@ -84,12 +84,12 @@ err_free:
 	return err;
 }
 
-POOTER_API const char *pooter_emitter_name(const struct pooter_emitter *em)
+const char *shm_emitter_name(const struct pooter_emitter *em)
 {
 	return em ? em->name : NULL;
 }
 
-POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
+int shm_emitter_leave(struct pooter_emitter *em)
 {
 	struct pooter_broker *b;
 	int err;
@@ -125,9 +125,8 @@ static void consumer_free(struct pooter_consumer *c)
 	free(c);
 }
 
-POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
-				    unsigned int flags,
-				    struct pooter_consumer **consumerp)
+int shm_consumer_join(struct pooter_broker *b, const char *name,
+		      unsigned int flags, struct pooter_consumer **consumerp)
 {
 	struct pooter_consumer *c;
 	int err, slot;
@@ -186,12 +185,12 @@ err_free:
 	return err;
 }
 
-POOTER_API const char *pooter_consumer_name(const struct pooter_consumer *c)
+const char *shm_consumer_name(const struct pooter_consumer *c)
 {
 	return c ? c->name : NULL;
 }
 
-POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
+int shm_consumer_leave(struct pooter_consumer *c)
 {
 	struct pooter_broker *b;
 	int err;

@@ -1329,6 +1329,37 @@ static int count_records(const struct pooter_record_info *r, void *arg)
 	return 0;
 }
 
+/*
+ * Broker names that are URLs go to the backend of their scheme; none but
+ * shm is built in, so each call is -EPROTONOSUPPORT and says why, and no
+ * file appears in /dev/shm.
+ */
+static void test_url_names(void **state)
+{
+	static const char *const urls[] = { "zk://127.0.0.1:2181/pooter/x",
+					    "foo://x" };
+	POOTER_OPTS(pooter_broker_attr, attr, .timeout_ms = 1000);
+	struct pooter_broker *b = NULL;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		assert_int_equal(pooter_broker_create(urls[i], &attr, &b),
+				 -EPROTONOSUPPORT);
+		assert_null(b);
+		assert_non_null(strstr(pooter_last_error(), "://"));
+		assert_int_equal(pooter_broker_open(urls[i], &b),
+				 -EPROTONOSUPPORT);
+		assert_int_equal(pooter_broker_unlink(urls[i]),
+				 -EPROTONOSUPPORT);
+		assert_int_equal(pooter_broker_check(urls[i], NULL, NULL),
+				 -EPROTONOSUPPORT);
+	}
+	assert_non_null(
+		strstr((pooter_broker_open(urls[0], &b), pooter_last_error()),
+		       "zk://"));
+}
+
 static void test_gc_dead_members(void **state)
 {
 	POOTER_OPTS(pooter_broker_attr, attr, .depth = 4,
@@ -1404,6 +1435,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_set_timeout, h_teardown),
 		cmocka_unit_test_teardown(test_unlink_keeps_members,
 					  h_teardown),
+		cmocka_unit_test_teardown(test_url_names, h_teardown),
 		cmocka_unit_test_teardown(test_gc_dead_members, h_teardown),
 	};
 
