@@ -155,8 +155,7 @@ void await_delivery_sleep(struct pooter_consumer *c, uint32_t seq,
 		 * Untrusted: a deadline past the documented limit is cut to
 		 * it, and found out by the enforcement that follows.
 		 */
-		uint64_t limit = now_ns() + (uint64_t)POOTER_TIMEOUT_MAX_MS *
-						    NSEC_PER_MSEC;
+		uint64_t limit = now_ns() + TIMEOUT_MAX_NS;
 		uint64_t d = READ_ONCE(r->deadline_ns);
 
 		if (d > limit)

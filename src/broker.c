@@ -225,7 +225,7 @@ int shm_broker_set_timeout(struct pooter_broker *b, unsigned int timeout_ms)
 {
 	int err;
 
-	if (timeout_ms == 0 || timeout_ms > POOTER_TIMEOUT_MAX_MS)
+	if (!timeout_valid(timeout_ms))
 		return set_error(-EINVAL, "timeout %u ms, allowed 1..%u",
 				 timeout_ms, POOTER_TIMEOUT_MAX_MS);
 	err = broker_enter(b, NULL);

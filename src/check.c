@@ -19,17 +19,20 @@
 static void state_check(struct pooter_broker *b, struct problems *p)
 {
 	struct shm_state *st = b->st;
-	uint64_t v, valid_consumers, joined = 0;
+	uint64_t v, joined;
 	struct round_view rv;
 
 	v = READ_ONCE(st->stats.timeout_ms);
-	limit_check(p, b->name, "timeout_ms", v, 1, POOTER_TIMEOUT_MAX_MS);
+	if (!timeout_valid(v))
+		problem(p, "broker %s: timeout_ms is %llu, allowed 1..%u",
+			b->name, (unsigned long long)v, POOTER_TIMEOUT_MAX_MS);
+	/* the hot path's own reader of the round, its error as the report */
 	if (round_load(b, &rv))
 		problem(p, "%s", pooter_last_error());
 	v = READ_ONCE(st->round.outcome);
-	if ((v & 0xff) > SHM_OUTCOME_MAX)
+	if (!outcome_code_valid(outcome_word_code(v)))
 		problem(p, "broker %s: last outcome code %llu unknown", b->name,
-			(unsigned long long)(v & 0xff));
+			(unsigned long long)outcome_word_code(v));
 	if (ctl_of(READ_ONCE(st->round.word)) !=
 	    (READ_ONCE(st->round.ctl) & ~FUTEX_SLEEPERS))
 		problem(p,
@@ -49,41 +52,37 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 			"caller recovers it)",
 			b->name, (int)token_pid(v));
 
-	valid_consumers =
-		b->max_consumers == 64 ? ~0ull : (1ull << b->max_consumers) - 1;
-	for (uint32_t i = 0; i < b->max_consumers; i++)
-		if (READ_ONCE(shm_consumer(b, i)->owner))
-			joined |= 1ull << i;
+	joined = consumers_joined(b);
 	for (uint32_t i = 0; i < b->depth; i++) {
 		struct shm_record *rec = shm_record(b, i);
 		uint64_t state = READ_ONCE(rec->state);
+		uint64_t pending = READ_ONCE(rec->pending);
+		uint64_t n = READ_ONCE(rec->nemitted);
+		uint64_t outcome = READ_ONCE(rec->outcome);
 
-		if (state > SHM_RECORD_PUBLISHED)
+		if (!record_state_valid(state))
 			problem(p, "broker %s: record %u state %llu unknown",
 				b->name, i, (unsigned long long)state);
-		if (READ_ONCE(rec->pending) & ~valid_consumers)
+		if (!record_holders_valid(b, pending))
 			problem(p,
 				"broker %s: record %u held by consumer slots "
 				"past the %u there are",
 				b->name, i, b->max_consumers);
-		else if (state == SHM_RECORD_PUBLISHED &&
-			 (READ_ONCE(rec->pending) & ~joined))
+		else if (state == SHM_RECORD_PUBLISHED && (pending & ~joined))
 			problem(p,
 				"broker %s: record %u held by consumer slots "
 				"nobody has joined (ignored when the ring "
 				"needs it)",
 				b->name, i);
-		if (READ_ONCE(rec->nemitted) > b->max_emitters)
+		if (!record_count_valid(b, n))
 			problem(p,
 				"broker %s: record %u counts %llu payloads, "
 				"capacity %u",
-				b->name, i,
-				(unsigned long long)READ_ONCE(rec->nemitted),
+				b->name, i, (unsigned long long)n,
 				b->max_emitters);
-		if (READ_ONCE(rec->outcome) > SHM_OUTCOME_MAX)
+		if (!outcome_code_valid(outcome))
 			problem(p, "broker %s: record %u outcome %llu unknown",
-				b->name, i,
-				(unsigned long long)READ_ONCE(rec->outcome));
+				b->name, i, (unsigned long long)outcome);
 	}
 	for (uint32_t i = 0; i < b->max_emitters + b->max_consumers; i++) {
 		bool em = i < b->max_emitters;
@@ -108,8 +107,8 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 				"broker %s: %s %s (slot %u) belongs to dead "
 				"process %d (gc reclaims it)",
 				b->name, kind, name, s, (int)token_pid(owner));
-		if (!em && (READ_ONCE(shm_consumer(b, s)->received) &
-			    ~(b->depth == 64 ? ~0ull : (1ull << b->depth) - 1)))
+		if (!em &&
+		    !received_valid(b, READ_ONCE(shm_consumer(b, s)->received)))
 			problem(p,
 				"broker %s: consumer slot %u holds records "
 				"past the %u there are",

@@ -33,10 +33,10 @@ static int view_build(struct pooter_broker *b, uint32_t i,
 	uint64_t outcome = READ_ONCE(rec->outcome);
 	uint64_t n = READ_ONCE(rec->nemitted);
 
-	if (outcome > SHM_OUTCOME_MAX)
+	if (!outcome_code_valid(outcome))
 		return set_error(-EPROTO, "broker %s: record %u outcome %llu",
 				 b->name, i, (unsigned long long)outcome);
-	if (n > b->max_emitters)
+	if (!record_count_valid(b, n))
 		return set_error(-EPROTO,
 				 "broker %s: record %u holds %llu "
 				 "payloads, capacity %u",
@@ -80,7 +80,7 @@ static int record_next(struct pooter_broker *b, uint32_t slot,
 	 * then find k+1 published in another.  acquire: the decision's
 	 * journal stores the outcome word after the record's state.
 	 */
-	uint64_t last = load_acquire(&b->st->round.outcome) >> 8;
+	uint64_t last = outcome_word_round(load_acquire(&b->st->round.outcome));
 	int best = -1;
 
 	for (uint32_t i = 0; i < b->depth; i++) {

@@ -127,8 +127,7 @@ int emit_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 			uint64_t timeout_ms =
 				READ_ONCE(b->st->stats.timeout_ms);
 
-			if (timeout_ms == 0 ||
-			    timeout_ms > POOTER_TIMEOUT_MAX_MS) {
+			if (!timeout_valid(timeout_ms)) {
 				broker_unlock(b);
 				return segment_corrupt(b, "timeout",
 						       timeout_ms);

@@ -43,14 +43,10 @@ static void stat_fill(struct pooter_broker *b, const struct round_view *v,
 		}
 	}
 	/* free as round_open() sees it: no joined consumer holds it */
-	for (uint32_t i = 0; i < b->depth; i++) {
-		uint64_t state = READ_ONCE(shm_record(b, i)->state);
-
-		st->records_free +=
-			state == SHM_RECORD_FREE ||
-			(state == SHM_RECORD_PUBLISHED &&
-			 !(READ_ONCE(shm_record(b, i)->pending) & joined));
-	}
+	for (uint32_t i = 0; i < b->depth; i++)
+		st->records_free += record_is_free(
+			READ_ONCE(shm_record(b, i)->state),
+			READ_ONCE(shm_record(b, i)->pending), joined);
 
 	st->round = v->number;
 	st->rounds_opened = v->number;
@@ -69,13 +65,11 @@ static void stat_fill(struct pooter_broker *b, const struct round_view *v,
 
 		st->round_state = POOTER_ROUND_CLOSED;
 		/* the last round's words stay in the segment: checked, shown */
-		if (deadline_ns >= open_ns &&
-		    deadline_ns - open_ns <=
-			    (uint64_t)POOTER_TIMEOUT_MAX_MS * NSEC_PER_MSEC) {
+		if (deadline_valid(open_ns, deadline_ns)) {
 			st->round_opened_ns = open_ns;
 			st->round_deadline_ns = deadline_ns;
 		}
-		if (nparts <= b->max_emitters) {
+		if (record_count_valid(b, nparts)) {
 			st->round_participants = (unsigned int)nparts;
 			st->round_fixed = READ_ONCE(r->fixed) != 0;
 		}
@@ -89,10 +83,10 @@ static void stat_fill(struct pooter_broker *b, const struct round_view *v,
 			if (n <= nparts)
 				st->round_emitted = (unsigned int)n;
 		}
-		if ((outcome >> 8) == v->number &&
-		    (outcome & 0xff) <= SHM_OUTCOME_MAX)
+		if (outcome_word_round(outcome) == v->number &&
+		    outcome_code_valid(outcome_word_code(outcome)))
 			st->round_outcome = outcome_errno(
-				(enum shm_outcome)(outcome & 0xff));
+				(enum shm_outcome)outcome_word_code(outcome));
 	}
 	st->rounds_resolved = READ_ONCE(s->count[SHM_RESOLVED]);
 	st->rounds_timedout = READ_ONCE(s->count[SHM_TIMEDOUT]);
@@ -114,7 +108,7 @@ int shm_broker_stat(struct pooter_broker *b, struct pooter_broker_stat *st)
 	if (err)
 		return err;
 	timeout = READ_ONCE(b->st->stats.timeout_ms);
-	if (!err && (timeout == 0 || timeout > POOTER_TIMEOUT_MAX_MS))
+	if (!err && !timeout_valid(timeout))
 		err = set_error(-EPROTO,
 				"broker %s: timeout %llu ms out of "
 				"bounds",
@@ -206,6 +200,7 @@ int shm_broker_foreach_record(struct pooter_broker *b,
 			      void *arg)
 {
 	struct pooter_record_info *infos;
+	uint64_t joined;
 	int err;
 
 	if (!cb || !b)
@@ -216,6 +211,7 @@ int shm_broker_foreach_record(struct pooter_broker *b,
 	err = broker_enter(b, NULL);
 	if (err)
 		goto out;
+	joined = consumers_joined(b);
 	for (uint32_t i = 0; i < b->depth; i++) {
 		struct shm_record *rec = shm_record(b, i);
 		uint64_t outcome = READ_ONCE(rec->outcome);
@@ -224,14 +220,14 @@ int shm_broker_foreach_record(struct pooter_broker *b,
 		uint64_t holders = READ_ONCE(rec->pending);
 
 		/* a corrupted record is refused, not handed on */
-		if (state > SHM_RECORD_PUBLISHED) {
+		if (!record_state_valid(state)) {
 			err = set_error(
 				-EPROTO,
 				"broker %s: record %u state %llu unknown",
 				b->name, i, (unsigned long long)state);
 			break;
 		}
-		if (b->max_consumers < 64 && holders >> b->max_consumers) {
+		if (!record_holders_valid(b, holders)) {
 			err = set_error(-EPROTO,
 					"broker %s: record %u held by consumer "
 					"slots past the %u there are",
@@ -242,17 +238,17 @@ int shm_broker_foreach_record(struct pooter_broker *b,
 		infos[i].state = (int)state;
 		infos[i].round = READ_ONCE(rec->round);
 		infos[i].outcome =
-			outcome <= SHM_OUTCOME_MAX ?
+			outcome_code_valid(outcome) ?
 				outcome_errno((enum shm_outcome)outcome) :
 				-EPROTO;
-		infos[i].payloads = n <= b->max_emitters ? (unsigned int)n : 0;
+		infos[i].payloads = record_count_valid(b, n) ? (unsigned int)n :
+							       0;
 		infos[i].holders = holders;
-		/* published, but nobody left to release it: free to reuse */
-		if (infos[i].state == POOTER_RECORD_PUBLISHED &&
-		    !infos[i].holders)
+		/* free as round_open() and stat see it: nobody joined holds it */
+		if (record_is_free(state, holders, joined)) {
 			infos[i].state = POOTER_RECORD_FREE;
-		if (infos[i].state == POOTER_RECORD_FREE)
 			infos[i].payloads = 0;
+		}
 	}
 	broker_unlock(b);
 	for (uint32_t i = 0; !err && i < b->depth; i++)

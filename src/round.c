@@ -25,8 +25,6 @@
 #include "round.h"
 #include "wait.h"
 
-#define ROUND_NUMBER_LIMIT (1ull << 55)
-
 struct decision {
 	uint64_t word;
 	bool published;
@@ -55,14 +53,14 @@ int round_load_at(struct pooter_broker *b, struct round_view *v, uint64_t now)
 {
 	struct shm_round *r = &b->st->round;
 	uint64_t word = READ_ONCE(r->word);
-	uint64_t rec, nparts, nemitted, open_ns, deadline_ns, timeout_ns;
+	uint64_t rec, nparts, nemitted, open_ns, deadline_ns;
 	struct shm_record *record;
 
 	memset(v, 0, sizeof(*v));
-	v->number = word >> 1;
-	v->open = word & 1;
+	v->number = round_word_number(word);
+	v->open = round_word_open(word);
 	/* outcome words keep number << 8: beyond 2^55 rounds it is a lie */
-	if (v->number >= ROUND_NUMBER_LIMIT)
+	if (v->number >= SHM_ROUND_LIMIT)
 		return segment_corrupt(b, "round number", v->number);
 	if (!v->open)
 		return 0;
@@ -71,7 +69,7 @@ int round_load_at(struct pooter_broker *b, struct round_view *v, uint64_t now)
 	if (rec >= b->depth)
 		return segment_corrupt(b, "open round's record index", rec);
 	nparts = READ_ONCE(r->nparts);
-	if (nparts == 0 || nparts > b->max_emitters)
+	if (nparts == 0 || !record_count_valid(b, nparts))
 		return segment_corrupt(b, "open round's participant count",
 				       nparts);
 	record = shm_record(b, (uint32_t)rec);
@@ -84,10 +82,9 @@ int round_load_at(struct pooter_broker *b, struct round_view *v, uint64_t now)
 		return segment_corrupt(b, "open round's emit count", nemitted);
 	open_ns = READ_ONCE(r->open_ns);
 	deadline_ns = READ_ONCE(r->deadline_ns);
-	timeout_ns = (uint64_t)POOTER_TIMEOUT_MAX_MS * NSEC_PER_MSEC;
 	/* nobody may wait past the documented limit on a segment's word */
-	if (deadline_ns < open_ns || deadline_ns - open_ns > timeout_ns ||
-	    deadline_ns > now + timeout_ns)
+	if (!deadline_valid(open_ns, deadline_ns) ||
+	    deadline_ns > now + TIMEOUT_MAX_NS)
 		return segment_corrupt(b, "open round's deadline", deadline_ns);
 
 	v->record = (uint32_t)rec;
@@ -143,9 +140,9 @@ static void round_stage_decision(struct pooter_broker *b,
 	} else {
 		txn_set(b, &rec->state, SHM_RECORD_FREE);
 	}
-	txn_set(b, &r->outcome, (v->number << 8) | code);
+	txn_set(b, &r->outcome, outcome_word(v->number, code));
 	/* last: the round word is what lock-free readers key on */
-	d->word = v->number << 1;
+	d->word = round_word(v->number, 0);
 	txn_set(b, &r->word, d->word);
 	d->published = mask != 0;
 }
@@ -196,7 +193,7 @@ int record_find_free(struct pooter_broker *b)
 		struct shm_record *c = shm_record(b, i);
 		uint64_t state = READ_ONCE(c->state);
 
-		if (state > SHM_RECORD_PUBLISHED)
+		if (!record_state_valid(state))
 			return segment_corrupt(b, "record state", state);
 		/*
 		 * acquire: pairs with the SEQ_CST clear in pooter_release(),
@@ -227,7 +224,7 @@ int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now)
 		return rec == -ENOENT ? -EAGAIN : rec;
 
 	timeout_ms = READ_ONCE(s->timeout_ms);
-	if (timeout_ms == 0 || timeout_ms > POOTER_TIMEOUT_MAX_MS)
+	if (!timeout_valid(timeout_ms))
 		return segment_corrupt(b, "timeout", timeout_ms);
 
 	/*
@@ -241,7 +238,8 @@ int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now)
 
 		if (!READ_ONCE(e->owner))
 			continue;
-		if (READ_ONCE(e->emit_round) == k - 1 && (last >> 8) == k - 1)
+		if (READ_ONCE(e->emit_round) == k - 1 &&
+		    outcome_word_round(last) == k - 1)
 			store_release(&e->result, last);
 		WRITE_ONCE(e->part_round, k);
 		n++;
@@ -259,9 +257,9 @@ int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now)
 	txn_set(b, &r->fixed, b->quorum == 0 || n >= b->quorum);
 	txn_set(b, &r->open_ns, now);
 	txn_set(b, &r->deadline_ns, now + timeout_ms * NSEC_PER_MSEC);
-	txn_set(b, &r->word, (k << 1) | 1);
+	txn_set(b, &r->word, round_word(k, 1));
 	txn_commit(b);
-	futex_publish(&r->ctl, ctl_of((k << 1) | 1));
+	futex_publish(&r->ctl, ctl_of(round_word(k, 1)));
 	TEST_POINT("round-opened");
 	return round_load_at(b, v, now);
 }
@@ -276,20 +274,20 @@ int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k)
 	/* acquire: pairs with the release stores of the journal apply */
 	uint64_t o = load_acquire(&r->outcome);
 
-	if ((o >> 8) < k)
+	if (outcome_word_round(o) < k)
 		return -EINPROGRESS;
-	if ((o >> 8) > k) {
+	if (outcome_word_round(o) > k) {
 		/* round k+1 was opened since: k's outcome is in our slot */
 		o = load_acquire(&shm_emitter(b, slot)->result);
-		if ((o >> 8) != k)
+		if (outcome_word_round(o) != k)
 			return set_error(
 				-EPROTO,
 				"broker %s: outcome of round %llu lost",
 				b->name, (unsigned long long)k);
 	}
-	if ((o & 0xff) > SHM_OUTCOME_MAX)
-		return segment_corrupt(b, "outcome code", o & 0xff);
-	return outcome_errno((enum shm_outcome)(o & 0xff));
+	if (!outcome_code_valid(outcome_word_code(o)))
+		return segment_corrupt(b, "outcome code", outcome_word_code(o));
+	return outcome_errno((enum shm_outcome)outcome_word_code(o));
 }
 
 /*

@@ -49,8 +49,8 @@ void problem(struct problems *p, const char *fmt, ...)
 		p->report(msg, p->arg);
 }
 
-void limit_check(struct problems *p, const char *name, const char *what,
-		 uint64_t val, uint64_t lo, uint64_t hi)
+static void limit_check(struct problems *p, const char *name, const char *what,
+			uint64_t val, uint64_t lo, uint64_t hi)
 {
 	if (val < lo || val > hi)
 		problem(p, "broker %s: %s is %llu, allowed %llu..%llu", name,

@@ -122,6 +122,61 @@ static inline bool record_is_free(uint64_t state, uint64_t pending,
 }
 
 /*
+ * The rules on values read from the segment, defined once: the hot path
+ * turns a broken one into -EPROTO (segment_corrupt()), check.c into a
+ * report.  Each takes the value as the caller read it, once.
+ */
+#define TIMEOUT_MAX_NS ((uint64_t)POOTER_TIMEOUT_MAX_MS * NSEC_PER_MSEC)
+
+static inline bool timeout_valid(uint64_t ms)
+{
+	return ms >= 1 && ms <= POOTER_TIMEOUT_MAX_MS;
+}
+
+/* A round's deadline: after its opening, by at most the timeout limit. */
+static inline bool deadline_valid(uint64_t open_ns, uint64_t deadline_ns)
+{
+	return deadline_ns >= open_ns &&
+	       deadline_ns - open_ns <= TIMEOUT_MAX_NS;
+}
+
+static inline bool outcome_code_valid(uint64_t code)
+{
+	return code <= SHM_OUTCOME_MAX;
+}
+
+static inline bool record_state_valid(uint64_t state)
+{
+	return state <= SHM_RECORD_PUBLISHED;
+}
+
+/* The bits of a bitmap over the consumer slots. */
+static inline uint64_t consumers_mask(const struct pooter_broker *b)
+{
+	return b->max_consumers >= 64 ? ~0ull : (1ull << b->max_consumers) - 1;
+}
+
+/* A record's holders (pending bits) are consumer slots that exist. */
+static inline bool record_holders_valid(const struct pooter_broker *b,
+					uint64_t pending)
+{
+	return !(pending & ~consumers_mask(b));
+}
+
+/* A record holds at most one payload per emitter slot. */
+static inline bool record_count_valid(const struct pooter_broker *b, uint64_t n)
+{
+	return n <= b->max_emitters;
+}
+
+/* A consumer holds (received bits) only records that exist. */
+static inline bool received_valid(const struct pooter_broker *b,
+				  uint64_t received)
+{
+	return !(received & ~depth_mask(b));
+}
+
+/*
  * A value read from the segment that is out of bounds: -EPROTO, and the
  * detail says which (the hot path's way; check.c reports the same rules).
  */
@@ -137,8 +192,6 @@ struct problems {
 
 void problem(struct problems *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void limit_check(struct problems *p, const char *name, const char *what,
-		 uint64_t val, uint64_t lo, uint64_t hi);
 
 /* The capacities and timeout a new segment gets. */
 struct segment_attr {
