@@ -54,35 +54,34 @@ static void state_check(struct pooter_broker *b, struct problems *p)
 
 	joined = consumers_joined(b);
 	for (uint32_t i = 0; i < b->depth; i++) {
-		struct shm_record *rec = shm_record(b, i);
-		uint64_t state = READ_ONCE(rec->state);
-		uint64_t pending = READ_ONCE(rec->pending);
-		uint64_t n = READ_ONCE(rec->nemitted);
-		uint64_t outcome = READ_ONCE(rec->outcome);
+		struct record_words w;
 
-		if (!record_state_valid(state))
+		record_read(b, i, &w);
+
+		if (!record_state_valid(w.state))
 			problem(p, "broker %s: record %u state %llu unknown",
-				b->name, i, (unsigned long long)state);
-		if (!record_holders_valid(b, pending))
+				b->name, i, (unsigned long long)w.state);
+		if (!record_holders_valid(b, w.pending))
 			problem(p,
 				"broker %s: record %u held by consumer slots "
 				"past the %u there are",
 				b->name, i, b->max_consumers);
-		else if (state == SHM_RECORD_PUBLISHED && (pending & ~joined))
+		else if (w.state == SHM_RECORD_PUBLISHED &&
+			 (w.pending & ~joined))
 			problem(p,
 				"broker %s: record %u held by consumer slots "
 				"nobody has joined (ignored when the ring "
 				"needs it)",
 				b->name, i);
-		if (!record_count_valid(b, n))
+		if (!record_count_valid(b, w.nemitted))
 			problem(p,
 				"broker %s: record %u counts %llu payloads, "
 				"capacity %u",
-				b->name, i, (unsigned long long)n,
+				b->name, i, (unsigned long long)w.nemitted,
 				b->max_emitters);
-		if (!outcome_code_valid(outcome))
+		if (!outcome_code_valid(w.outcome))
 			problem(p, "broker %s: record %u outcome %llu unknown",
-				b->name, i, (unsigned long long)outcome);
+				b->name, i, (unsigned long long)w.outcome);
 	}
 	for (uint32_t i = 0; i < b->max_emitters + b->max_consumers; i++) {
 		bool em = i < b->max_emitters;

@@ -213,21 +213,18 @@ int shm_broker_foreach_record(struct pooter_broker *b,
 		goto out;
 	joined = consumers_joined(b);
 	for (uint32_t i = 0; i < b->depth; i++) {
-		struct shm_record *rec = shm_record(b, i);
-		uint64_t outcome = READ_ONCE(rec->outcome);
-		uint64_t n = READ_ONCE(rec->nemitted);
-		uint64_t state = READ_ONCE(rec->state);
-		uint64_t holders = READ_ONCE(rec->pending);
+		struct record_words w;
 
+		record_read(b, i, &w);
 		/* a corrupted record is refused, not handed on */
-		if (!record_state_valid(state)) {
+		if (!record_state_valid(w.state)) {
 			err = set_error(
 				-EPROTO,
 				"broker %s: record %u state %llu unknown",
-				b->name, i, (unsigned long long)state);
+				b->name, i, (unsigned long long)w.state);
 			break;
 		}
-		if (!record_holders_valid(b, holders)) {
+		if (!record_holders_valid(b, w.pending)) {
 			err = set_error(-EPROTO,
 					"broker %s: record %u held by consumer "
 					"slots past the %u there are",
@@ -235,17 +232,18 @@ int shm_broker_foreach_record(struct pooter_broker *b,
 			break;
 		}
 		infos[i].index = i;
-		infos[i].state = (int)state;
-		infos[i].round = READ_ONCE(rec->round);
+		infos[i].state = (int)w.state;
+		infos[i].round = w.round;
 		infos[i].outcome =
-			outcome_code_valid(outcome) ?
-				outcome_errno((enum shm_outcome)outcome) :
+			outcome_code_valid(w.outcome) ?
+				outcome_errno((enum shm_outcome)w.outcome) :
 				-EPROTO;
-		infos[i].payloads = record_count_valid(b, n) ? (unsigned int)n :
-							       0;
-		infos[i].holders = holders;
+		infos[i].payloads = record_count_valid(b, w.nemitted) ?
+					    (unsigned int)w.nemitted :
+					    0;
+		infos[i].holders = w.pending;
 		/* free as round_open() and stat see it: nobody joined holds it */
-		if (record_is_free(state, holders, joined)) {
+		if (record_is_free(w.state, w.pending, joined)) {
 			infos[i].state = POOTER_RECORD_FREE;
 			infos[i].payloads = 0;
 		}

@@ -150,6 +150,30 @@ static inline bool record_state_valid(uint64_t state)
 	return state <= SHM_RECORD_PUBLISHED;
 }
 
+/*
+ * A record's words read once, for the readers that look at all of them
+ * (check, foreach_record): then checked with the rules below, then used.
+ */
+struct record_words {
+	uint64_t round;
+	uint64_t state;
+	uint64_t outcome;
+	uint64_t pending;
+	uint64_t nemitted;
+};
+
+static inline void record_read(struct pooter_broker *b, uint32_t i,
+			       struct record_words *w)
+{
+	struct shm_record *rec = shm_record(b, i);
+
+	w->round = READ_ONCE(rec->round);
+	w->state = READ_ONCE(rec->state);
+	w->outcome = READ_ONCE(rec->outcome);
+	w->pending = READ_ONCE(rec->pending);
+	w->nemitted = READ_ONCE(rec->nemitted);
+}
+
 /* The bits of a bitmap over the consumer slots. */
 static inline uint64_t consumers_mask(const struct pooter_broker *b)
 {
