@@ -57,8 +57,11 @@ int await_round_step(struct pooter_broker *b, struct waiter *w, uint64_t k,
 		 * while the word moved on is out of step: the check repairs it.
 		 */
 		if (futex_value(&r->ctl) != target) {
-			if (load_acquire(&r->word) != open_word)
+			if (load_acquire(&r->word) != open_word) {
+				/* over: what woke us is no longer news */
+				w->woken = false;
 				return 0;
+			}
 			w->woken = true;
 		}
 		now = now_ns();

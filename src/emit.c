@@ -52,6 +52,8 @@ int emit_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns)
 	struct wait_sleep s;
 	int err;
 
+	/* a space wait before left its mark: this wait starts afresh */
+	em->waiter.woken = false;
 	wait_plan_outcome(b, em->slot, k, start, &plan);
 	wait_while(&b->st->round.ctl, ctl_of(round_word(k, 1)), &plan, start,
 		   deadline_ns);
