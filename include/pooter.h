@@ -80,21 +80,36 @@ struct pooter_broker_attr {
 	unsigned int timeout_ms;    /* 1..POOTER_TIMEOUT_MAX_MS */
 	unsigned int quorum;	    /* 0 (none) or 1..max_emitters */
 	unsigned int mode;	    /* file mode bits, 0: 0600 */
+	size_t : 0;		    /* with POOTER_OPTS: zeroed padding */
 };
 
-#define POOTER_OPTS(TYPE, NAME, ...) \
-	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+/*
+ * Zeroed first, padding included, as LIBBPF_OPTS does: the library refuses
+ * non-zero bytes past the last field it knows, padding too (a later field
+ * may live there), and an initializer alone may leave padding as the stack
+ * had it (gcc and clang at -O0 do).
+ */
+#define POOTER_OPTS(TYPE, NAME, ...)                                     \
+	struct TYPE NAME = __extension__({                               \
+		__builtin_memset(&NAME, 0, sizeof(struct TYPE));         \
+		(struct TYPE){ .sz = sizeof(struct TYPE), __VA_ARGS__ }; \
+	})
 
+/* Every field zero (padding too) but sz, for C++ and C alike (see above). */
 #ifdef __cplusplus
-#define POOTER_OPTS_INIT(TYPE, NAME)                    \
-	struct TYPE NAME = [] {                         \
-		struct TYPE pooter_opts_ {};            \
-		pooter_opts_.sz = sizeof(pooter_opts_); \
-		return pooter_opts_;                    \
+#define POOTER_OPTS_INIT(TYPE, NAME)                                      \
+	struct TYPE NAME = [] {                                           \
+		struct TYPE pooter_opts_;                                 \
+		__builtin_memset(&pooter_opts_, 0, sizeof(pooter_opts_)); \
+		pooter_opts_.sz = sizeof(pooter_opts_);                   \
+		return pooter_opts_;                                      \
 	}()
 #else
-#define POOTER_OPTS_INIT(TYPE, NAME) \
-	struct TYPE NAME = { .sz = sizeof(struct TYPE) }
+#define POOTER_OPTS_INIT(TYPE, NAME)                             \
+	struct TYPE NAME = __extension__({                       \
+		__builtin_memset(&NAME, 0, sizeof(struct TYPE)); \
+		(struct TYPE){ .sz = sizeof(struct TYPE) };      \
+	})
 #endif
 
 /* --- brokers ------------------------------------------------------------ */
@@ -336,30 +351,44 @@ int pooter_round_cancel(struct pooter_broker *broker);
  * belongs to a pooter wait to pooter_round_complete() or
  * pooter_consume_complete().
  *
- * Tagging: a wait uses two SQEs, an IORING_OP_FUTEX_WAIT on a word of the
- * segment and an IORING_OP_LINK_TIMEOUT linked to it (at the round's
- * absolute deadline, or the consumer's timeout).  Both complete, in either
- * order.  The futex wait's CQE carries the caller's user_data; the timeout's
+ * Tagging: a wait is one main SQE, a futex wait on words of the segment
+ * (IORING_OP_FUTEX_WAIT, or IORING_OP_FUTEX_WAITV for a consumer), with an
+ * IORING_OP_LINK_TIMEOUT linked to it when something is due at a time (the
+ * round's deadline, the consumer's timeout); and, for each process whose
+ * death would settle the wait (a participant owing its emit, a consumer
+ * holding ring records), a death watch: an IORING_OP_POLL_ADD on its pidfd
+ * linked to an IORING_OP_FUTEX_WAKE of the main wait.  The main SQE's CQE
+ * carries the caller's user_data, whatever ended the wait (a wake, the
+ * deadline, a death): hand it to the *_complete() call.  Every other CQE
  * carries user_data | POOTER_CQE_AUX and nothing else: drop it
  * (pooter_cqe_is_aux()) without touching the ticket or handle, which may be
  * gone by then.  So user_data must have bit 0 clear (-EINVAL otherwise).  A
- * wait whose outcome is already known uses one IORING_OP_NOP instead.
+ * wait whose outcome is already known uses one IORING_OP_NOP instead.  The
+ * prep functions return how many SQEs they queued.
  *
  * A full submission queue: the prep functions need two free SQEs and return
  * -EBUSY, queueing nothing, when there are fewer; submit and try again.
+ * Deaths are watched when the queue has room for two more SQEs a process;
+ * with less room the wait re-checks liveness every 50 ms instead.
+ *
+ * Submitting: the prep functions and the *_complete() calls only queue SQEs
+ * (a re-arm, the cancellation of a settled wait's death watches).  Submit
+ * after them, as an event loop does at every turn.
  *
  * Closing: pooter_emitter_leave() and pooter_consumer_leave() queue and
- * submit an IORING_OP_ASYNC_CANCEL for each wait still armed on the handle;
- * their CQEs (res -ECANCELED) still arrive on the ring and must not be passed
- * to pooter_*_complete().  So leave before io_uring_queue_exit() of a ring
- * that still has waits armed.  The kernel holds no pointer into the handle,
- * and the futex words are keyed by file offset, so unmapping is safe.
+ * submit IORING_OP_ASYNC_CANCELs for each wait still armed on the handle
+ * (up to 8 round waits and a space wait per emitter, a consume wait per
+ * consumer), their death watches included; the CQEs (res -ECANCELED) still
+ * arrive on the ring and must not be passed to pooter_*_complete().  So
+ * leave before io_uring_queue_exit() of a ring that still has waits armed.
+ * The kernel holds no pointer into the handle, and the futex words are
+ * keyed by file offset, so unmapping is safe.
  *
  * A wait's CQE with an error other than a wake, a timeout or a cancel (for
  * example -EINVAL on an IORING_SETUP_IOPOLL ring) is returned by the
  * *_complete() call as that error, and the wait is not re-armed.
  *
- * Where io_uring or IORING_OP_FUTEX_WAIT (Linux 6.7) is unavailable, or
+ * Where io_uring or its futex operations (Linux 6.7) are unavailable, or
  * POOTER_NO_URING=1 is set, these return -EOPNOTSUPP and pooter_last_error()
  * says why; the blocking API keeps working.
  */
@@ -375,11 +404,7 @@ struct pooter_ticket {
 	uint64_t round;	      /* the round contributed to */
 	uint64_t deadline_ns; /* its deadline, CLOCK_MONOTONIC */
 	int outcome;	      /* -EINPROGRESS until settled */
-	/* private to the library */
-	uint32_t priv_wait;
-	uint64_t priv_user_data;
-	uint64_t priv_next_check;
-	int64_t priv_ts[2]; /* the link timeout, read at submit */
+	uint64_t priv[6];     /* reserved to the library: do not touch */
 };
 
 /* 0 when the async API works here, else -EOPNOTSUPP (reason: last_error). */
@@ -402,7 +427,8 @@ int pooter_ticket_wait(struct pooter_ticket *ticket);
 
 /*
  * Queue the wait for the ticket's outcome on ring (not submitted).  Returns
- * the number of SQEs queued (1 or 2), -EBUSY, -EINVAL or -EOPNOTSUPP.
+ * the number of SQEs queued (1 or more), -EBUSY (the queue is full, or 8
+ * waits are armed on the emitter already), -EINVAL or -EOPNOTSUPP.
  */
 int pooter_prep_round_wait(struct io_uring *ring, struct pooter_ticket *ticket,
 			   uint64_t user_data);
@@ -421,8 +447,9 @@ int pooter_round_complete(struct io_uring *ring, struct pooter_ticket *ticket,
 
 /*
  * Queue a wait for the consumer's next delivery, for up to timeout_ms (-1:
- * no limit).  One wait per consumer at a time.  Returns SQEs queued (1 or
- * 2), -EBUSY, -EINVAL, -EOPNOTSUPP.
+ * no limit).  One wait per consumer at a time.  The wait also ends at an
+ * open round's deadline, which the completion then enforces.  Returns SQEs
+ * queued (1 or 2), -EBUSY, -EINVAL, -EOPNOTSUPP.
  */
 int pooter_prep_consume_wait(struct io_uring *ring,
 			     struct pooter_consumer *consumer, int timeout_ms,
@@ -437,6 +464,25 @@ int pooter_consume_complete(struct io_uring *ring,
 			    struct pooter_consumer *consumer,
 			    const struct io_uring_cqe *cqe,
 			    const struct pooter_delivery **deliveryp);
+
+/*
+ * Wait for ring space: after pooter_emit_submit() returned -EAGAIN (every
+ * ring record held by consumers), queue a wait that completes when a record
+ * may be free, or when a consumer holding one dies, for up to timeout_ms
+ * (-1: no limit).  One space wait per emitter at a time.  Returns SQEs
+ * queued (1 or more), -EBUSY, -EINVAL, -EOPNOTSUPP.
+ */
+int pooter_prep_space_wait(struct io_uring *ring,
+			   struct pooter_emitter *emitter, int timeout_ms,
+			   uint64_t user_data);
+
+/*
+ * Turn the CQE of a space wait into an answer: 1 when pooter_emit_submit()
+ * can go ahead (a record is free, or a round is open), 0 when re-armed,
+ * -ETIMEDOUT when the timeout passed first, or another negative errno.
+ */
+int pooter_space_complete(struct io_uring *ring, struct pooter_emitter *emitter,
+			  const struct io_uring_cqe *cqe);
 
 /* --- errors and version ------------------------------------------------- */
 

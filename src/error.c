@@ -2,21 +2,30 @@
 /*
  * error.c - pooter_strerror() and the per-thread detail of the last failure.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "error.h"
 
 static __thread char last_error[256];
 
 int set_error(int err, const char *fmt, ...)
 {
+	char msg[sizeof(last_error)];
 	va_list ap;
 
+	/*
+	 * Through a copy: an argument may be the last error itself, as in
+	 * set_error(-EXDEV, "%s", pooter_last_error()), and vsnprintf() into
+	 * its own source cleared it.
+	 */
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(last_error, msg, strlen(msg) + 1);
 	return err;
 }
 
@@ -34,6 +43,9 @@ POOTER_API const char *pooter_strerror(int err)
 {
 	const char *msg;
 
+	/* INT_MIN has no positive counterpart (and is no errno) */
+	if (err == INT_MIN)
+		return "Unknown error";
 	if (err < 0)
 		err = -err;
 

@@ -61,6 +61,31 @@ enum shm_record_state {
 	SHM_RECORD_PUBLISHED = 2,
 };
 
+/*
+ * header.flags.  SHM_FLAG_LIVE_LOCKS: every member holds its liveness lock
+ * (liveness.c), so a member whose lock is free is dead; a library that
+ * predates the locks refuses the segment (unknown flag) rather than take
+ * part without one.
+ */
+#define SHM_FLAG_LIVE_LOCKS 1u
+#define SHM_FLAGS_KNOWN SHM_FLAG_LIVE_LOCKS
+
+/*
+ * The byte of the segment file whose lock (an OFD read lock, F_OFD_SETLK)
+ * a member holds while its process lives: past any segment, one per slot.
+ */
+#define SHM_LIVE_LOCK_BASE (1ull << 40)
+
+static inline uint64_t shm_live_byte_emitter(uint32_t slot)
+{
+	return SHM_LIVE_LOCK_BASE + slot;
+}
+
+static inline uint64_t shm_live_byte_consumer(uint32_t slot)
+{
+	return SHM_LIVE_LOCK_BASE + POOTER_EMITTERS_MAX + slot;
+}
+
 /* consumer.flags */
 #define SHM_CONSUMER_NOTICES 1ull
 
@@ -75,7 +100,7 @@ struct shm_header {
 	uint32_t max_payload;
 	uint32_t depth;
 	uint32_t quorum;
-	uint32_t flags;	     /* none yet; must be 0 */
+	uint32_t flags;	     /* SHM_FLAG_*; unknown ones refused */
 	uint64_t pidns;	     /* inode of the creator's pid namespace */
 	uint64_t timens;     /* inode of the creator's time namespace */
 	uint64_t created_ns; /* CLOCK_REALTIME at create */
@@ -210,6 +235,57 @@ static_assert(POOTER_DEPTH_MAX <= 64, "received bitmap is one word");
 static_assert(POOTER_CONSUMERS_MAX <= 64, "pending bitmap is one word");
 static_assert(SHM_JOURNAL_MAX >= POOTER_DEPTH_MAX + 8,
 	      "consumer_reap() journals one entry per record");
+
+/*
+ * The encodings of the round's words, each defined here once:
+ *   round.word     (number << 1) | open
+ *   round.outcome  (number << 8) | enum shm_outcome, of the last decided
+ *   emitter.result the same, copied for late waiters
+ * Round numbers stay below SHM_ROUND_LIMIT, so both fit 64 bits.
+ */
+#define SHM_ROUND_LIMIT (1ull << 55)
+
+static inline uint64_t round_word(uint64_t number, int open)
+{
+	return (number << 1) | (open ? 1 : 0);
+}
+
+static inline uint64_t round_word_number(uint64_t word)
+{
+	return word >> 1;
+}
+
+static inline int round_word_open(uint64_t word)
+{
+	return (int)(word & 1);
+}
+
+static inline uint64_t outcome_word(uint64_t number, enum shm_outcome code)
+{
+	return (number << 8) | (uint64_t)code;
+}
+
+static inline uint64_t outcome_word_round(uint64_t o)
+{
+	return o >> 8;
+}
+
+/* The code as stored: callers check it against SHM_OUTCOME_MAX. */
+static inline uint64_t outcome_word_code(uint64_t o)
+{
+	return o & 0xff;
+}
+
+/*
+ * Futex words carry FUTEX_SLEEPERS in bit 31 (see wait.h).  round.ctl is
+ * the low bits of round.word: ctl_of() makes one from the other.
+ */
+#define FUTEX_SLEEPERS 0x80000000u
+
+static inline uint32_t ctl_of(uint64_t word)
+{
+	return (uint32_t)word & ~FUTEX_SLEEPERS;
+}
 
 /* Offsets and sizes implied by a set of capacities. */
 struct layout {

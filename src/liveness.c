@@ -7,7 +7,15 @@
  * boot from /proc/PID/stat, above.  A recycled pid has another start time,
  * so a token never names a second process.
  *
- * Checking a token: a pidfd cached per broker handle (pidfd_open, then the
+ * A start time has the resolution of a clock tick (10 ms), so a pid reused
+ * within one tick of the dead process's start would pass for it: each
+ * member also holds a liveness lock, an OFD lock on a byte of the segment
+ * file that the kernel drops at its death (live_lock_take()).  A process
+ * that has the token's pid and start time but whose slot's lock is free is
+ * not the member.
+ *
+ * Checking a token: a pidfd cached per handle (the broker's, shared by its
+ * threads under the cache's mutex; each waiter's, its own) (pidfd_open, then the
  * start time re-read to prove the pidfd is the token's process), polled with
  * a zero timeout: POLLIN means the process has exited, reaped or not.  Where
  * pidfds are unavailable, /proc/PID/stat alone answers (a zombie is dead).
@@ -21,7 +29,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "base.h"
+#include "liveness.h"
 
 #define TOKEN_PID_BITS 22
 #define TOKEN_PID_MASK ((1ull << TOKEN_PID_BITS) - 1)
@@ -34,6 +43,7 @@ struct pidfd_entry {
 	uint64_t token;
 	int fd;
 	unsigned int scan; /* the scan that last handed it out */
+	bool locked;	   /* proven by a liveness lock too */
 };
 
 /*
@@ -42,6 +52,8 @@ struct pidfd_entry {
  * an fd it handed out itself.
  */
 struct pidfd_cache {
+	pthread_mutex_t lock; /* token_alive(), tokens_dead(): threads share */
+	int lock_fd;	      /* the segment file, -1: no liveness locks */
 	unsigned int n;
 	unsigned int next; /* round-robin eviction */
 	unsigned int scan;
@@ -172,6 +184,62 @@ uint64_t self_ns_inode(const char *which)
 	return (uint64_t)sb.st_ino;
 }
 
+/* --- liveness locks ----------------------------------------------------- */
+
+static int live_lock_op(int fd, int cmd, short type, uint64_t byte,
+			struct flock *fl)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)byte;
+	fl->l_len = 1;
+	return fcntl(fd, cmd, fl);
+}
+
+/*
+ * A read lock on one byte through the handle's open file description: the
+ * kernel drops it when the last fd of that description closes, which a
+ * death does, and nothing else but live_lock_drop() does.  Read locks of
+ * several handles on one byte share it (a slot reused while a reaped
+ * holder lingers); the token check still tells those apart.
+ */
+int live_lock_take(int fd, uint64_t byte)
+{
+	struct flock fl;
+
+	if (live_lock_op(fd, F_OFD_SETLK, F_RDLCK, byte, &fl) < 0)
+		return -errno;
+	return 0;
+}
+
+void live_lock_drop(int fd, uint64_t byte)
+{
+	struct flock fl;
+
+	live_lock_op(fd, F_OFD_SETLK, F_UNLCK, byte, &fl);
+}
+
+/* 1: someone holds byte's lock; 0: nobody does; <0: cannot tell. */
+static int live_lock_held(int fd, uint64_t byte)
+{
+	struct flock fl;
+
+	/* a write lock would conflict with any reader's: is there one? */
+	if (live_lock_op(fd, F_OFD_GETLK, F_WRLCK, byte, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
+/* The token's process alive by /proc is the token's: unless the lock says
+ * that its slot's member died and the pid went to another process within
+ * one clock tick of the start time (the token's resolution). */
+static bool lock_refutes(const struct pidfd_cache *c, uint64_t byte)
+{
+	return c && c->lock_fd >= 0 && byte &&
+	       live_lock_held(c->lock_fd, byte) == 0;
+}
+
 static bool token_alive_proc(uint64_t token)
 {
 	uint64_t start;
@@ -181,7 +249,7 @@ static bool token_alive_proc(uint64_t token)
 	case PROC_DEAD:
 		return false;
 	case PROC_ALIVE:
-		/* exact: a token with no start time names no live process */
+		/* a token with no start time names no live process */
 		return start == token_start(token);
 	case PROC_UNKNOWN:
 		break;
@@ -190,29 +258,29 @@ static bool token_alive_proc(uint64_t token)
 	return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
-int pidfd_cache_init(struct pooter_broker *b)
+struct pidfd_cache *pidfd_cache_new(unsigned int n, int lock_fd)
 {
-	unsigned int n = b->max_emitters + b->max_consumers + 1;
+	struct pidfd_cache *c = calloc(1, sizeof(*c) + n * sizeof(c->ent[0]));
 
-	b->pidfds =
-		calloc(1, sizeof(*b->pidfds) + n * sizeof(b->pidfds->ent[0]));
-	if (!b->pidfds)
-		return -ENOMEM;
-	b->pidfds->n = n;
+	if (!c)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	c->lock_fd = lock_fd;
+	c->n = n;
 	for (unsigned int i = 0; i < n; i++)
-		b->pidfds->ent[i].fd = -1;
-	return 0;
+		c->ent[i].fd = -1;
+	return c;
 }
 
-void pidfd_cache_free(struct pooter_broker *b)
+void pidfd_cache_free(struct pidfd_cache *c)
 {
-	if (!b->pidfds)
+	if (!c)
 		return;
-	for (unsigned int i = 0; i < b->pidfds->n; i++)
-		if (b->pidfds->ent[i].fd >= 0)
-			close(b->pidfds->ent[i].fd);
-	free(b->pidfds);
-	b->pidfds = NULL;
+	for (unsigned int i = 0; i < c->n; i++)
+		if (c->ent[i].fd >= 0)
+			close(c->ent[i].fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
 }
 
 /*
@@ -220,9 +288,8 @@ void pidfd_cache_free(struct pooter_broker *b)
  * Returns -ESRCH when the token's process is gone, another negative errno
  * when pidfds cannot be had (the caller then asks /proc).
  */
-int pidfd_for_token(struct pooter_broker *b, uint64_t token)
+int pidfd_get(struct pidfd_cache *c, uint64_t token, uint64_t byte)
 {
-	struct pidfd_cache *c = b->pidfds;
 	struct pidfd_entry *e = NULL;
 	uint64_t start;
 	int fd;
@@ -236,9 +303,17 @@ int pidfd_for_token(struct pooter_broker *b, uint64_t token)
 		if (j >= c->n)
 			j = 0;
 		if (c->ent[j].token == token && c->ent[j].fd >= 0) {
-			c->ent[j].scan = c->scan;
+			struct pidfd_entry *hit = &c->ent[j];
+
+			/* proven without the lock: prove it with the lock */
+			if (byte && !hit->locked && c->lock_fd >= 0) {
+				if (lock_refutes(c, byte))
+					return -ESRCH;
+				hit->locked = true;
+			}
+			hit->scan = c->scan;
 			c->hint = j + 1;
-			return c->ent[j].fd;
+			return hit->fd;
 		}
 	}
 
@@ -253,7 +328,11 @@ int pidfd_for_token(struct pooter_broker *b, uint64_t token)
 	 */
 	switch (proc_stat(token_pid(token), &start)) {
 	case PROC_ALIVE:
-		if (start == token_start(token))
+		/*
+		 * The start time is in clock ticks: a pid reused within one
+		 * tick passes it, but not the slot's liveness lock.
+		 */
+		if (start == token_start(token) && !lock_refutes(c, byte))
 			break;
 		/* another process has the pid now */
 		__attribute__((fallthrough));
@@ -276,30 +355,46 @@ int pidfd_for_token(struct pooter_broker *b, uint64_t token)
 	e->token = token;
 	e->fd = fd;
 	e->scan = c->scan;
+	e->locked = byte && c->lock_fd >= 0;
 	return fd;
 }
 
-bool token_alive(struct pooter_broker *b, uint64_t token)
+bool token_alive(struct pidfd_cache *c, uint64_t token, uint64_t byte)
 {
 	struct pollfd pfd;
+	bool alive;
 	int fd;
 
 	if (token == 0)
 		return false;
 	if (token == self_token())
 		return true;
-	fd = b && b->pidfds ? pidfd_for_token(b, token) : -ENOSYS;
-	if (fd == -ESRCH)
-		return false;
-	if (fd < 0)
+	if (!c)
 		return token_alive_proc(token);
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	if (poll(&pfd, 1, 0) < 0)
-		return token_alive_proc(token);
-	/* pidfds poll readable once the process has exited */
-	return !(pfd.revents & (POLLIN | POLLHUP | POLLERR));
+	pthread_mutex_lock(&c->lock);
+	fd = pidfd_get(c, token, byte);
+	if (fd == -ESRCH) {
+		alive = false;
+	} else if (fd < 0) {
+		alive = token_alive_proc(token) && !lock_refutes(c, byte);
+	} else {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		/* pidfds poll readable once the process has exited */
+		if (poll(&pfd, 1, 0) < 0)
+			alive = token_alive_proc(token);
+		else
+			alive = !(pfd.revents & (POLLIN | POLLHUP | POLLERR));
+	}
+	pthread_mutex_unlock(&c->lock);
+	return alive;
+}
+
+/* Start a scan: fds handed out from now on are not evicted until the next. */
+void pidfd_scan_begin(struct pidfd_cache *c)
+{
+	c->scan++;
 }
 
 /*
@@ -307,22 +402,16 @@ bool token_alive(struct pooter_broker *b, uint64_t token)
  * poll() over their cached pidfds rather than one call each: the opening of
  * every round asks this of every member.  Returns how many are dead.
  */
-/* Start a scan: fds handed out from now on are not evicted until the next. */
-void pidfd_scan_begin(struct pooter_broker *b)
-{
-	if (b->pidfds)
-		b->pidfds->scan++;
-}
-
-unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
-			 unsigned int n, bool *dead)
+unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
+			 const uint64_t *bytes, unsigned int n, bool *dead)
 {
 	struct pollfd pfd[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	unsigned int idx[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	unsigned int npoll = 0, ndead = 0;
 	uint64_t self = self_token();
 
-	pidfd_scan_begin(b);
+	pthread_mutex_lock(&c->lock);
+	pidfd_scan_begin(c);
 	for (unsigned int i = 0; i < n && i < sizeof(pfd) / sizeof(pfd[0]);
 	     i++) {
 		int fd;
@@ -330,11 +419,12 @@ unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
 		dead[i] = false;
 		if (tokens[i] == self)
 			continue;
-		fd = b->pidfds ? pidfd_for_token(b, tokens[i]) : -ENOSYS;
+		fd = pidfd_get(c, tokens[i], bytes[i]);
 		if (fd == -ESRCH) {
 			dead[i] = true;
 		} else if (fd < 0) {
-			dead[i] = !token_alive_proc(tokens[i]);
+			dead[i] = !token_alive_proc(tokens[i]) ||
+				  lock_refutes(c, bytes[i]);
 		} else {
 			pfd[npoll].fd = fd;
 			pfd[npoll].events = POLLIN;
@@ -344,12 +434,14 @@ unsigned int tokens_dead(struct pooter_broker *b, const uint64_t *tokens,
 	}
 	if (npoll && poll(pfd, npoll, 0) < 0) {
 		for (unsigned int j = 0; j < npoll; j++)
-			dead[idx[j]] = !token_alive_proc(tokens[idx[j]]);
+			dead[idx[j]] = !token_alive_proc(tokens[idx[j]]) ||
+				       lock_refutes(c, bytes[idx[j]]);
 		npoll = 0;
 	}
 	for (unsigned int j = 0; j < npoll; j++)
 		if (pfd[j].revents & (POLLIN | POLLHUP | POLLERR))
 			dead[idx[j]] = true;
+	pthread_mutex_unlock(&c->lock);
 	for (unsigned int i = 0; i < n; i++)
 		ndead += dead[i];
 	return ndead;

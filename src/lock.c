@@ -16,7 +16,10 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "error.h"
+#include "liveness.h"
+#include "lock.h"
+#include "wait.h"
 
 #define LOCK_SPINS 64
 #define LOCK_SLEEP_NS (20 * NSEC_PER_MSEC)
@@ -123,7 +126,8 @@ int broker_lock(struct pooter_broker *b)
 			check_at = now + LOCK_SLEEP_NS;
 		if (now >= check_at) {
 			check_at = now + LOCK_SLEEP_NS;
-			if (owner != self && !token_alive(b, owner)) {
+			if (owner != self &&
+			    !token_alive(b->pidfds, owner, 0)) {
 				if (__atomic_compare_exchange_n(
 					    &l->owner, &owner, self, false,
 					    __ATOMIC_ACQUIRE,
@@ -253,53 +257,4 @@ void txn_commit(struct pooter_broker *b)
 	journal_apply(b, 0, n);
 	store_release(&j->committed, 0);
 	b->txn_n = 0;
-}
-
-/*
- * Every call that touches the broker starts here: take the lock, then
- * enforce a deadline nobody enforced.  *v (if not NULL) gets the round as
- * it then stands, read and checked once for the caller.
- */
-int broker_enter(struct pooter_broker *b, struct round_view *v)
-{
-	struct round_view local;
-	int err = broker_check_handle(b);
-
-	if (err)
-		return err;
-	err = broker_lock(b);
-	if (err)
-		return err;
-	err = round_enforce_deadline(b, now_ns(), v ? v : &local);
-	if (err < 0) {
-		broker_unlock(b);
-		return err;
-	}
-	return 0;
-}
-
-/*
- * For the calls that need no lock (consume, release): enforce an overdue
- * deadline as every call must, taking the lock only when one is overdue.
- */
-int broker_enforce_overdue(struct pooter_broker *b)
-{
-	struct shm_round *r = &b->st->round;
-	int err = broker_check_handle(b);
-
-	if (err)
-		return err;
-	/*
-	 * acquire: pairs with the journal's release of the round word.  An
-	 * update in flight is waited out (or finished, if its maker died):
-	 * consumers may be the only ones left to take the lock.
-	 */
-	if (!load_acquire(&b->st->journal.committed) &&
-	    (!(load_acquire(&r->word) & 1) ||
-	     now_ns() < READ_ONCE(r->deadline_ns)))
-		return 0;
-	err = broker_enter(b, NULL);
-	if (!err)
-		broker_unlock(b);
-	return err;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * member.c - emitters and consumers joining, leaving and being reaped.
+ * member.c - members' slots: claimed, removed, reaped when dead.  Layer 1:
+ * the calls that join and leave (join.c) come down here for the slot.
  *
  * A slot belongs to whoever's identity token is in its owner word.  Joining
  * writes the slot's other words while owner is still 0 (nobody reads a free
@@ -9,19 +10,23 @@
  * emit to, or releases the ring records it held.
  *
  * What does not live here: liveness itself (liveness.c), the round's
- * transitions (round.c).
+ * transitions (round.c), the handles (join.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "error.h"
+#include "liveness.h"
+#include "member.h"
+#include "name.h"
+#include "wait.h"
 
 /*
  * Remove the emitter in slot; if it owes an emit to the open round, the
  * round is cancelled with code in the same update.  Lock held.
  */
-static void emitter_remove(struct pooter_broker *b, uint32_t slot,
-			   enum shm_outcome code)
+void emitter_remove(struct pooter_broker *b, uint32_t slot,
+		    enum shm_outcome code)
 {
 	struct shm_emitter *e = shm_emitter(b, slot);
 	struct round_view v;
@@ -70,6 +75,7 @@ void consumer_reap(struct pooter_broker *b, uint32_t slot)
 int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 {
 	uint64_t tokens[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
+	uint64_t bytes[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	uint32_t slots[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	bool dead[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	unsigned int n = 0, nemitters, reaped = 0;
@@ -79,6 +85,7 @@ int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 
 		if (owner) {
 			tokens[n] = owner;
+			bytes[n] = shm_live_byte_emitter(i);
 			slots[n++] = i;
 		}
 	}
@@ -88,10 +95,11 @@ int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 
 		if (owner) {
 			tokens[n] = owner;
+			bytes[n] = shm_live_byte_consumer(i);
 			slots[n++] = i;
 		}
 	}
-	if (!n || !tokens_dead(b, tokens, n, dead))
+	if (!n || !tokens_dead(b->pidfds, tokens, bytes, n, dead))
 		return 0;
 	for (unsigned int i = 0; i < n; i++) {
 		if (!dead[i])
@@ -110,7 +118,7 @@ int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
  * member holds the name (a dead one is reaped first), else the index of a
  * free slot, or -ENOSPC.  Lock held.
  */
-static int slot_find(struct pooter_broker *b, bool emitter, const char *name)
+int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 {
 	uint32_t n = emitter ? b->max_emitters : b->max_consumers;
 	int free_slot = -1;
@@ -123,7 +131,8 @@ static int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 		uint64_t tok = READ_ONCE(*owner);
 
 		if (tok && strncmp(sname, name, SHM_NAME_LEN) == 0) {
-			if (token_alive(b, tok))
+			if (token_alive(b->pidfds, tok,
+					member_live_byte(emitter, i)))
 				return set_error(
 					-EEXIST,
 					"broker %s: %s name %s is held "
@@ -149,7 +158,25 @@ static int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 	return free_slot;
 }
 
-static int member_name(const char *name, char out[SHM_NAME_LEN])
+/*
+ * Take the liveness lock of the slot we are about to own, before the owner
+ * word names us: nobody may see us as owner without it.  Lock held.
+ */
+static int member_live_lock(struct pooter_broker *b, bool emitter,
+			    uint32_t slot)
+{
+	int err = live_lock_take(b->fd, member_live_byte(emitter, slot));
+
+	if (err)
+		return set_error(err,
+				 "broker %s: cannot take the liveness lock of "
+				 "%s slot %u: %s",
+				 b->name, emitter ? "emitter" : "consumer",
+				 slot, strerror(-err));
+	return 0;
+}
+
+int member_name(const char *name, char out[SHM_NAME_LEN])
 {
 	int err;
 
@@ -165,228 +192,53 @@ static int member_name(const char *name, char out[SHM_NAME_LEN])
 	return 0;
 }
 
-POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
-				   unsigned int flags,
-				   struct pooter_emitter **emitterp)
+/*
+ * Make slot an emitter's (see member.h).  The slot is free: nobody reads
+ * its words until owner is set, last, with the liveness lock already ours.
+ */
+int emitter_claim(struct pooter_broker *b, uint32_t slot, const char *name,
+		  const struct round_view *v)
 {
-	struct pooter_emitter *em;
-	struct shm_round *r;
-	struct round_view v;
-	struct shm_emitter *e;
-	int err, slot;
+	struct shm_emitter *e = shm_emitter(b, slot);
+	struct shm_round *r = &b->st->round;
+	int err;
 
-	if (!b || !emitterp || (flags & ~POOTER_JOIN_WAIT))
-		return set_error(-EINVAL, "invalid argument to emitter_join");
-	em = calloc(1, sizeof(*em));
-	if (!em)
-		return -ENOMEM;
-	err = member_name(name, em->name);
-	if (err)
-		goto err_free;
-	em->broker = b;
-	r = &b->st->round;
-
-	for (;;) {
-		uint64_t until;
-		uint32_t ctl;
-
-		err = broker_enter(b, &v);
-		if (err)
-			goto err_free;
-		if (!v.open || !v.fixed)
-			break;
-		if (!(flags & POOTER_JOIN_WAIT)) {
-			err = set_error(-EBUSY,
-					"broker %s: round %llu is open; join "
-					"when it is over",
-					b->name, (unsigned long long)v.number);
-			goto err_unlock;
-		}
-		/* wait for the round to close, enforcing what a waiter must */
-		ctl = futex_value(&r->ctl);
-		broker_unlock(b);
-		until = now_ns() + LIVENESS_PERIOD_NS;
-		futex_sleep(&r->ctl, ctl,
-			    v.deadline_ns < until ? v.deadline_ns : until);
-		err = broker_enter(b, NULL);
-		if (err)
-			goto err_free;
-		members_reap_dead(b, true, false);
-		broker_unlock(b);
-	}
-
-	slot = slot_find(b, true, em->name);
-	if (slot < 0) {
-		err = slot;
-		goto err_unlock;
-	}
-	/* reaping in slot_find may have closed the round: look again */
-	err = round_load(b, &v);
-	if (err)
-		goto err_unlock;
-	em->slot = (uint32_t)slot;
-	e = shm_emitter(b, em->slot);
-	/* the slot is free: nobody reads these words until owner is set */
-	memcpy(e->name, em->name, SHM_NAME_LEN);
+	if (v->open && v->fixed)
+		return set_error(-EBUSY, "broker %s: round %llu is open",
+				 b->name, (unsigned long long)v->number);
+	memcpy(e->name, name, SHM_NAME_LEN);
 	WRITE_ONCE(e->part_round, 0);
 	WRITE_ONCE(e->emit_round, 0);
 	WRITE_ONCE(e->result, 0);
-	if (v.open && !v.fixed) {
+	err = member_live_lock(b, true, slot);
+	if (err)
+		return err;
+	if (v->open) {
 		/* quorum not reached: the open round takes us in */
-		txn_set(b, &e->part_round, v.number);
-		txn_set(b, &r->nparts, v.nparts + 1);
-		txn_set(b, &r->fixed, v.nparts + 1 >= b->quorum);
-	} else if (v.open) {
-		err = set_error(-EBUSY, "broker %s: round %llu is open",
-				b->name, (unsigned long long)v.number);
-		goto err_unlock;
+		txn_set(b, &e->part_round, v->number);
+		txn_set(b, &r->nparts, v->nparts + 1);
+		txn_set(b, &r->fixed, v->nparts + 1 >= b->quorum);
 	}
 	txn_set(b, &e->owner, b->token);
 	txn_commit(b);
 	TEST_POINT("emitter-joined");
-	broker_unlock(b);
-	b->members++;
-	*emitterp = em;
 	return 0;
-
-err_unlock:
-	broker_unlock(b);
-err_free:
-	free(em);
-	return err;
 }
 
-POOTER_API const char *pooter_emitter_name(const struct pooter_emitter *em)
+int consumer_claim(struct pooter_broker *b, uint32_t slot, const char *name,
+		   bool notices)
 {
-	return em ? em->name : NULL;
-}
-
-POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
-{
-	struct pooter_broker *b;
+	struct shm_consumer *sc = shm_consumer(b, slot);
 	int err;
 
-	if (!em)
-		return -EINVAL;
-	b = em->broker;
-	uring_cancel_armed(&em->armed);
-	err = broker_enter(b, NULL);
-	if (!err) {
-		if (READ_ONCE(shm_emitter(b, em->slot)->owner) == b->token)
-			emitter_remove(b, em->slot, SHM_CANCELED);
-		broker_unlock(b);
-	}
-	free(em);
-	broker_member_gone(b);
-	return err;
-}
-
-static void consumer_free(struct pooter_consumer *c)
-{
-	if (c->views) {
-		for (uint32_t i = 0; i < c->broker->depth; i++) {
-			free(c->views[i].payloads);
-			free(c->views[i].names);
-		}
-	}
-	free(c->views);
-	free(c);
-}
-
-POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
-				    unsigned int flags,
-				    struct pooter_consumer **consumerp)
-{
-	struct pooter_consumer *c;
-	struct shm_consumer *sc;
-	int err, slot;
-
-	if (!b || !consumerp || (flags & ~POOTER_CONSUMER_NOTICES))
-		return set_error(-EINVAL, "invalid argument to consumer_join");
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->broker = b;
-	c->flags = flags;
-	c->views = calloc(b->depth, sizeof(*c->views));
-	if (!c->views) {
-		err = -ENOMEM;
-		goto err_free;
-	}
-	for (uint32_t i = 0; i < b->depth; i++) {
-		c->views[i].payloads =
-			calloc(b->max_emitters, sizeof(struct pooter_payload));
-		c->views[i].names = calloc(b->max_emitters, SHM_NAME_LEN);
-		if (!c->views[i].payloads || !c->views[i].names) {
-			err = -ENOMEM;
-			goto err_free;
-		}
-	}
-	err = member_name(name, c->name);
-	if (err)
-		goto err_free;
-
-	err = broker_enter(b, NULL);
-	if (err)
-		goto err_free;
-	slot = slot_find(b, false, c->name);
-	if (slot < 0) {
-		err = slot;
-		broker_unlock(b);
-		goto err_free;
-	}
-	c->slot = (uint32_t)slot;
-	sc = shm_consumer(b, c->slot);
-	memcpy(sc->name, c->name, SHM_NAME_LEN);
-	WRITE_ONCE(sc->flags,
-		   flags & POOTER_CONSUMER_NOTICES ? SHM_CONSUMER_NOTICES : 0);
+	memcpy(sc->name, name, SHM_NAME_LEN);
+	WRITE_ONCE(sc->flags, notices ? SHM_CONSUMER_NOTICES : 0);
 	WRITE_ONCE(sc->received, 0);
 	WRITE_ONCE(sc->delivered, 0);
-	txn_set(b, &sc->owner, b->token);
-	txn_commit(b);
-	broker_unlock(b);
-	b->members++;
-	*consumerp = c;
-	return 0;
-
-err_free:
-	consumer_free(c);
-	return err;
-}
-
-POOTER_API const char *pooter_consumer_name(const struct pooter_consumer *c)
-{
-	return c ? c->name : NULL;
-}
-
-POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
-{
-	struct pooter_broker *b;
-	int err;
-
-	if (!c)
-		return -EINVAL;
-	b = c->broker;
-	uring_cancel_armed(&c->armed);
-	err = broker_enter(b, NULL);
-	if (!err) {
-		if (READ_ONCE(shm_consumer(b, c->slot)->owner) == b->token)
-			consumer_reap(b, c->slot);
-		broker_unlock(b);
-	}
-	consumer_free(c);
-	broker_member_gone(b);
-	return err;
-}
-
-POOTER_API int pooter_broker_gc(struct pooter_broker *b)
-{
-	int err = broker_enter(b, NULL);
-	int n;
-
+	err = member_live_lock(b, false, slot);
 	if (err)
 		return err;
-	n = members_reap_dead(b, true, true);
-	broker_unlock(b);
-	return n;
+	txn_set(b, &sc->owner, b->token);
+	txn_commit(b);
+	return 0;
 }

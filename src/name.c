@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "internal.h"
+#include "base.h"
+#include "error.h"
+#include "name.h"
 
 /* 1..63 bytes of [A-Za-z0-9._-], not starting with '.'. */
 int name_check(const char *name)

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "error.h"
 
 POOTER_API void pooter_test_point(const char *name)
 {

@@ -4,7 +4,7 @@
  * it was built with (src/CMakeLists.txt checks that the header's numbers
  * are the project's).
  */
-#include "internal.h"
+#include "base.h"
 
 #define POOTER_STR_(x) #x
 #define POOTER_STR(x) POOTER_STR_(x)

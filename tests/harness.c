@@ -7,9 +7,11 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +45,75 @@ void h_child_fail(const char *file, int line, const char *fmt, ...)
 	fputc('\n', stderr);
 	fflush(stderr);
 	_exit(1);
+}
+
+/* --- running a suite ---------------------------------------------------- */
+
+static unsigned int h_skipped;
+
+void h_skip(const char *file, int line)
+{
+	h_skipped++;
+	_skip(file, line);
+}
+
+static bool h_selected(const char *name, const char *filter)
+{
+	char glob[256];
+	const char *p = filter, *end;
+
+	do {
+		size_t len;
+
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (len && len < sizeof(glob)) {
+			memcpy(glob, p, len);
+			glob[len] = '\0';
+			if (fnmatch(glob, name, 0) == 0)
+				return true;
+		}
+		p = end + 1;
+	} while (end);
+	return false;
+}
+
+int h_run_group(const char *group, const struct CMUnitTest *tests, size_t n,
+		int argc, char **argv)
+{
+	const char *filter = argc > 1 ? argv[1] : getenv("POOTER_TEST_FILTER");
+	struct CMUnitTest *run;
+	size_t nrun = 0;
+	int failed;
+
+	if (filter && !*filter)
+		filter = NULL;
+	run = calloc(n ? n : 1, sizeof(*run));
+	assert_non_null(run);
+	for (size_t i = 0; i < n; i++)
+		if (!filter || h_selected(tests[i].name, filter))
+			run[nrun++] = tests[i];
+	if (!nrun) {
+		print_message("[  SKIPPED ] %s: no test matches \"%s\"\n",
+			      program_invocation_short_name, filter);
+		free(run);
+		return H_EXIT_SKIP;
+	}
+	if (filter)
+		print_message(
+			"[  FILTER  ] %s: %zu of %zu tests match \"%s\"\n",
+			program_invocation_short_name, nrun, n, filter);
+	failed = _cmocka_run_group_tests(group, run, nrun, NULL, NULL);
+	free(run);
+	if (failed)
+		return 1; /* a count could wrap to 0, or be 77 */
+	if (h_skipped == nrun) {
+		print_message(
+			"[  SKIPPED ] %s: all %zu tests skipped: exit %d\n",
+			program_invocation_short_name, nrun, H_EXIT_SKIP);
+		return H_EXIT_SKIP;
+	}
+	return 0;
 }
 
 /* --- time, names -------------------------------------------------------- */

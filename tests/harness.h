@@ -18,6 +18,18 @@
  * Every child forked through the harness and every broker name made by
  * h_name() is remembered, so h_teardown() can kill stragglers and unlink the
  * brokers of a test that failed half way.
+ *
+ * A suite's main() ends with h_run_tests(tests, argc, argv), not cmocka's
+ * cmocka_run_group_tests(), for two things:
+ *   - selecting: POOTER_TEST_FILTER (or the first argument, which wins) is a
+ *     comma-separated list of fnmatch(3) globs; only the tests whose names
+ *     match one run.  `POOTER_TEST_FILTER='test_exdev' ctest -R test_broker`
+ *     or `build/tests/test_broker 'test_eproto_*,test_exdev'`.
+ *   - reporting: a test that cannot run here calls skip() (as cmocka's, and
+ *     counted).  When every test that ran skipped (or none matched the
+ *     filter), the suite exits 77, which ctest counts as skipped
+ *     (SKIP_RETURN_CODE), never as passed; when only some did, cmocka lists
+ *     them and the suite passes.  A failure wins over both.
  */
 #ifndef POOTER_TEST_HARNESS_H
 #define POOTER_TEST_HARNESS_H
@@ -32,6 +44,26 @@
 #include <cmocka.h>
 
 #include "pooter.h"
+
+/* --- running a suite (see the top of this file) ------------------------- */
+
+/* exit status of a suite none of whose tests ran: ctest's "skipped" */
+#define H_EXIT_SKIP 77
+
+int h_run_group(const char *group, const struct CMUnitTest *tests, size_t n,
+		int argc, char **argv);
+#define h_run_tests(tests, argc, argv)                                         \
+	h_run_group(#tests, (tests), sizeof(tests) / sizeof((tests)[0]), argc, \
+		    argv)
+
+/* cmocka's skip(), counted for h_run_tests() */
+void h_skip(const char *file, int line);
+#undef skip
+#define skip() h_skip(__FILE__, __LINE__)
+
+/* a suite run by cmocka alone would pass when it skipped everything */
+#undef cmocka_run_group_tests
+#define cmocka_run_group_tests(...) use_h_run_tests_see_harness_h
 
 /* Generous upper bounds: a loaded 2-core box, maybe under sanitizers. */
 #define H_LONG_MS 30000	      /* any child answer / exit */

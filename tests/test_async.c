@@ -7,7 +7,9 @@
  * consumer takes 1000 rounds; a deadline is enforced by the link timeout of
  * the only waiter a round has; handles are closed with waits in flight; and
  * the small print of the API (NOP for decided rounds, EALREADY, EINVAL,
- * EBUSY on a full submission queue, settling a ticket after later rounds).
+ * EBUSY on a full submission queue, settling a ticket after later rounds);
+ * leave cancels all of eight waits armed at once.
+ * POOTER_TEST_FILTER=PATTERN runs only the matching tests.
  *
  * Every test first asks pooter_uring_supported().  Where the API works it
  * runs on a ring.  Under POOTER_NO_URING=1 the async calls must refuse with
@@ -220,6 +222,8 @@ static struct await *dispatch(struct aloop *l, struct await **ws,
 		loop_submit(l);
 		return NULL;
 	}
+	/* settled: what it queued (its watches' cancellation) goes too */
+	loop_submit(l);
 	w->done = true;
 	w->rc = rc;
 	w->done_ns = h_now_ns();
@@ -235,7 +239,7 @@ static void settle_rounds(struct aloop *l, struct await **ws, unsigned int n)
 		int rc = pooter_prep_round_wait(&l->ring, ws[i]->t,
 						ud_of(ws[i]));
 
-		if (rc != 1 && rc != 2)
+		if (rc < 1)
 			fail_msg("pooter_prep_round_wait: %d (%s) %s", rc,
 				 pooter_strerror(rc), pooter_last_error());
 	}
@@ -367,11 +371,12 @@ static void test_two_brokers(void **state)
 		/* px emits once our waits are on the ring */
 		unsigned int i;
 
+		/* the wait, its link timeout, the peer's death watch */
 		for (i = 0; i < 2; i++)
 			assert_int_equal(pooter_prep_round_wait(&l.ring,
 								ws[i]->t,
 								ud_of(ws[i])),
-					 2);
+					 4);
 		loop_submit(&l);
 		h_peer_emit_async(&px, "from-px");
 		while (!wx.done || !wy.done) {
@@ -565,12 +570,15 @@ static void test_consumer_many(void **state)
 	if (async) {
 		while (next <= MANY_ROUNDS) {
 			struct await *w;
-			/* both kinds of wait: with a link timeout, and none */
+			/*
+			 * Both kinds of wait: with a link timeout, and none
+			 * (but a round's deadline, when one is open).
+			 */
 			int tmo = next & 1 ? -1 : H_LONG_MS;
 			int rc = pooter_prep_consume_wait(&l.ring, c, tmo,
 							  ud_of(&wc));
 
-			if (rc != (tmo < 0 ? 1 : 2) && rc != 1)
+			if (rc != 1 && rc != 2)
 				fail_msg("pooter_prep_consume_wait: %d (%s) %s",
 					 rc, pooter_strerror(rc),
 					 pooter_last_error());
@@ -824,8 +832,9 @@ static void test_cancel_and_death(void **state)
 	submit_ticket(e, "a1", &t);
 	assert_int_equal(t.round, 1);
 	if (async) {
+		/* the wait, its link timeout, the victim's death watch */
 		assert_int_equal(pooter_prep_round_wait(&l.ring, &t, ud_of(&w)),
-				 2);
+				 4);
 		loop_submit(&l);
 		assert_int_equal(pooter_round_cancel(b), 0);
 		while (!dispatch(&l, ws, 1, loop_next(&l, H_LONG_MS), NULL))
@@ -846,8 +855,9 @@ static void test_cancel_and_death(void **state)
 	memset(&w, 0, sizeof(w));
 	w.t = &t;
 	if (async) {
+		/* the wait, its link timeout, the victim's death watch */
 		assert_int_equal(pooter_prep_round_wait(&l.ring, &t, ud_of(&w)),
-				 2);
+				 4);
 		loop_submit(&l);
 		t_kill = h_now_ns();
 		h_kill(victim.pid);
@@ -887,7 +897,7 @@ static void test_cancel_and_death(void **state)
  * queued; the emitter and the consumer leave and the broker is closed
  * (unmapped); the ticket is freed.  Then every CQE is reaped, none of them
  * handed to the library: each wait ends -ECANCELED, plus the aux CQEs of the
- * round wait's link timeout and of the two cancellations.  Under ASan a
+ * link timeouts, the round wait's death watch, and the cancellations.  Under ASan a
  * kernel or library access to the freed handles or the unmapped segment
  * would show.
  */
@@ -930,12 +940,14 @@ static void close_in_flight(bool submitted)
 		goto out;
 	}
 
-	assert_int_equal(pooter_prep_round_wait(&l.ring, t, ud_of(&wr)), 2);
+	/* the wait, its link timeout, absent's death watch (poll + wake) */
+	assert_int_equal(pooter_prep_round_wait(&l.ring, t, ud_of(&wr)), 4);
+	/* no timeout, but the open round's deadline is ours to enforce */
 	assert_int_equal(pooter_prep_consume_wait(&l.ring, c, -1, ud_of(&wc)),
-			 1);
+			 2);
 	if (submitted) {
 		loop_submit(&l);
-		assert_int_equal(l.sqes, 3);
+		assert_int_equal(l.sqes, 6);
 		assert_int_equal(io_uring_peek_cqe(&l.ring, &cqe), -EAGAIN);
 	}
 	assert_int_equal(pooter_emitter_leave(e), 0);
@@ -943,8 +955,11 @@ static void close_in_flight(bool submitted)
 	free(t);
 	h_close(b);
 
-	/* futex wait + link timeout, futex wait, two cancellations */
-	while (n < 5) {
+	/*
+	 * Each wait's main CQE; aux: each link timeout, the death watch's
+	 * poll and wake, and leave's two cancellations per wait.
+	 */
+	while (n < 10) {
 		uint64_t ud;
 
 		cqe = loop_next(&l, H_LONG_MS);
@@ -968,8 +983,8 @@ static void close_in_flight(bool submitted)
 	}
 	assert_int_equal(r_main, 1);
 	assert_int_equal(c_main, 1);
-	assert_int_equal(r_aux, 2);
-	assert_int_equal(c_aux, 1);
+	assert_int_equal(r_aux, 5);
+	assert_int_equal(c_aux, 3);
 	assert_int_equal(io_uring_peek_cqe(&l.ring, &cqe), -EAGAIN);
 	assert_int_equal(io_uring_sq_ready(&l.ring), 0);
 
@@ -1206,7 +1221,207 @@ static void test_submit_ring_full(void **state)
 	assert_int_equal(pooter_broker_unlink(name), 0);
 }
 
-int main(void)
+/* --- leave cancels every armed wait (issue 11, defect 3) ---------------- */
+
+#define ARMED_ROUNDS 8 /* the handle keeps the outcomes of 8 rounds */
+#define ARMED_WAITS 8
+/* after the last expected CQE, this long without one: the ring is drained */
+#define QUIET_MS 500
+
+/*
+ * Eight tickets across eight rounds, left unsettled while the emitter
+ * contributes again (as pooter_emit_submit() allows): rounds 1..7 resolve
+ * through a peer's emit, round 8 stays open, owed by the peer.  The seven
+ * old tickets still settle, each to its own round's outcome, through one
+ * NOP.
+ *
+ * Then eight waits are armed at once on the open round, one per party
+ * interested in it (the open round's ticket and seven copies, each with its
+ * own user_data): only a wait on an undecided round stays armed in the
+ * kernel, and an emitter has one undecided round at a time.  The emitter
+ * leaves and the broker is closed, the tickets are freed, and from then on
+ * every CQE for those user_data values must be a cancel (-ECANCELED) or an
+ * aux CQE, never a timeout that fired (-ETIME on an aux CQE: the wait was
+ * still armed and ended by itself).  A cancel-any of our own, submitted
+ * right after the leave, must find nothing left to cancel (0), and
+ * the ring must then drain: no CQE for QUIET_MS.
+ */
+static void test_leave_cancels_eight_waits(void **state)
+{
+	POOTER_OPTS(pooter_broker_attr, attr, .timeout_ms = H_ROUND_LONG_MS);
+	struct pooter_ticket *old, *t;
+	struct await wo[ARMED_ROUNDS - 1], w[ARMED_WAITS], probe = { 0 };
+	struct await *ws[ARMED_ROUNDS - 1];
+	unsigned int main_cqes[ARMED_WAITS] = { 0 }, aux_cqes = 0, fired = 0;
+	int main_res[ARMED_WAITS], probe_res = 1;
+	struct pooter_emitter *e;
+	struct pooter_broker *b;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	char name[H_NAME_LEN];
+	struct h_peer peer;
+	struct aloop l;
+	uint64_t t_leave, t_last = 0, round;
+	unsigned int i, k, seen = 0;
+	bool async = async_mode();
+
+	if (!async) {
+		print_message(
+			"[  SKIPPED ] io_uring API unavailable here: %s\n",
+			pooter_last_error());
+		skip();
+	}
+	b = h_create(name, &attr);
+	h_peer_start(&peer, name);
+	assert_int_equal(h_peer_join_emitter(&peer, "p", 0), 0);
+	assert_int_equal(pooter_emitter_join(b, "a", 0, &e), 0);
+	loop_init(&l, 64, true);
+	old = calloc(ARMED_ROUNDS, sizeof(*old));
+	t = calloc(ARMED_WAITS, sizeof(*t));
+	assert_non_null(old);
+	assert_non_null(t);
+
+	/* rounds 1..8, ours first; the peer resolves 1..7 */
+	for (k = 0; k < ARMED_ROUNDS; k++) {
+		submit_ticket(e, "a", &old[k]);
+		assert_int_equal(old[k].round, k + 1);
+		assert_int_equal(old[k].outcome, -EINPROGRESS);
+		if (k == ARMED_ROUNDS - 1)
+			break;
+		assert_int_equal(h_peer_emit(&peer, "p", &round), 0);
+		assert_int_equal(round, k + 1);
+	}
+
+	/* the seven decided ones: a NOP each, their own outcome */
+	for (k = 0; k < ARMED_ROUNDS - 1; k++) {
+		memset(&wo[k], 0, sizeof(wo[k]));
+		wo[k].t = &old[k];
+		ws[k] = &wo[k];
+	}
+	for (k = 0; k < ARMED_ROUNDS - 1; k++)
+		assert_int_equal(pooter_prep_round_wait(&l.ring, &old[k],
+							ud_of(&wo[k])),
+				 1);
+	loop_submit(&l);
+	for (k = 0; k < ARMED_ROUNDS - 1;) {
+		struct await *x = dispatch(&l, ws, ARMED_ROUNDS - 1,
+					   loop_next(&l, H_LONG_MS), NULL);
+
+		if (!x)
+			continue;
+		assert_int_equal(x->rc, 1);
+		assert_int_equal(x->t->outcome, 0);
+		k++;
+	}
+	assert_int_equal(io_uring_peek_cqe(&l.ring, &cqe), -EAGAIN);
+
+	/* eight waits on round 8, armed and submitted */
+	for (i = 0; i < ARMED_WAITS; i++) {
+		int rc;
+
+		t[i] = old[ARMED_ROUNDS - 1];
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].t = &t[i];
+		main_res[i] = 1;
+		rc = pooter_prep_round_wait(&l.ring, &t[i], ud_of(&w[i]));
+		if (rc < 1)
+			fail_msg("pooter_prep_round_wait %u: %d (%s) %s", i, rc,
+				 pooter_strerror(rc), pooter_last_error());
+	}
+	loop_submit(&l);
+	assert_int_equal(pooter_emitter_leave(e), 0);
+	t_leave = h_now_ns();
+	/* whatever is still armed now, leave forgot */
+	sqe = io_uring_get_sqe(&l.ring);
+	assert_non_null(sqe);
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	sqe->user_data = ud_of(&probe);
+	loop_submit(&l);
+	h_close(b);
+	free(t);
+	free(old);
+
+	/* reap: every wait's CQE and the probe's, then QUIET_MS of nothing */
+	for (;;) {
+		struct __kernel_timespec ts = { .tv_nsec =
+							QUIET_MS * 1000000ll };
+		bool all = probe_res != 1;
+		uint64_t ud;
+		int rc;
+
+		for (i = 0; i < ARMED_WAITS; i++)
+			all = all && main_cqes[i];
+		if (!all &&
+		    h_now_ns() - t_leave > (uint64_t)H_LONG_MS * H_NS_PER_MS)
+			fail_msg("%u CQEs within %d ms of the leave, not yet "
+				 "one per wait and the probe's",
+				 seen, H_LONG_MS);
+		rc = io_uring_wait_cqe_timeout(&l.ring, &cqe, &ts);
+		if (rc == -EINTR)
+			continue;
+		if (rc == -ETIME) {
+			if (all)
+				break;
+			continue;
+		}
+		if (rc < 0)
+			fail_msg("io_uring_wait_cqe_timeout: %s",
+				 strerror(-rc));
+		ud = cqe->user_data;
+		seen++;
+		t_last = h_now_ns();
+		if (ud == ud_of(&probe)) {
+			probe_res = cqe->res;
+		} else {
+			for (i = 0; i < ARMED_WAITS; i++)
+				if ((ud & ~POOTER_CQE_AUX) == ud_of(&w[i]))
+					break;
+			if (i == ARMED_WAITS)
+				fail_msg("CQE user_data %#llx res %d is none "
+					 "of ours",
+					 (unsigned long long)ud, cqe->res);
+			if (ud & POOTER_CQE_AUX) {
+				aux_cqes++;
+				if (cqe->res == -ETIME)
+					fired++;
+			} else {
+				main_cqes[i]++;
+				main_res[i] = cqe->res;
+			}
+		}
+		io_uring_cqe_seen(&l.ring, cqe);
+	}
+	print_message("leave with %d waits armed: %u CQEs (%u aux, %u of "
+		      "them fired timeouts), the last %.1f ms after the "
+		      "leave; the probe's cancel-any: %d\n",
+		      ARMED_WAITS, seen, aux_cqes, fired,
+		      (double)(t_last - t_leave) / 1e6, probe_res);
+	/* the count cancelled: 0 (or -ENOENT) when nothing was left */
+	if (probe_res > 0)
+		fail_msg("pooter_emitter_leave() left %d of %d waits armed: "
+			 "a cancel-any after it found them",
+			 probe_res, ARMED_WAITS);
+	if (probe_res != 0 && probe_res != -ENOENT)
+		fail_msg("the probe's cancel-any: %d (%s)", probe_res,
+			 strerror(-probe_res));
+	for (i = 0; i < ARMED_WAITS; i++) {
+		if (main_cqes[i] != 1 || main_res[i] != -ECANCELED)
+			fail_msg("wait %u: %u CQEs, res %d; expected one, "
+				 "-ECANCELED",
+				 i, main_cqes[i], main_res[i]);
+	}
+	if (fired)
+		fail_msg("%u timeouts fired after the leave: waits it did "
+			 "not cancel",
+			 fired);
+	assert_int_equal(io_uring_peek_cqe(&l.ring, &cqe), -EAGAIN);
+	assert_int_equal(io_uring_sq_ready(&l.ring), 0);
+	loop_exit(&l);
+	h_peer_stop(&peer);
+	assert_int_equal(pooter_broker_unlink(name), 0);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_two_brokers, h_teardown),
@@ -1221,7 +1436,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_close_queued, h_teardown),
 		cmocka_unit_test_teardown(test_api_edges, h_teardown),
 		cmocka_unit_test_teardown(test_submit_ring_full, h_teardown),
+		cmocka_unit_test_teardown(test_leave_cancels_eight_waits,
+					  h_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }

@@ -693,7 +693,7 @@ static void test_alignment(void **state)
 	run_alignment(257);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_thousand_rounds, h_teardown),
@@ -707,5 +707,5 @@ int main(void)
 		cmocka_unit_test_teardown(test_alignment, h_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }

@@ -69,12 +69,12 @@ static void test_live_foreign_lock_holder(void **state)
 	h_close(b);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_live_foreign_lock_holder,
 					  h_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }

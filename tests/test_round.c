@@ -900,7 +900,7 @@ static void test_signals_timedout(void **state)
 	finish(&f);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_single_emitter, h_teardown),
@@ -922,5 +922,5 @@ int main(void)
 		cmocka_unit_test_teardown(test_signals_timedout, h_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }

@@ -1410,6 +1410,39 @@ static void probe(const char *name, struct segment *seg, size_t off,
 	segment_restore(seg);
 }
 
+/*
+ * Anyone may put a FIFO where a segment would be: check and show refuse it
+ * at once.  A read-only open of a FIFO waits for a writer, so a bound of
+ * FIFO_MS, not RUN_MS, fails a hang quickly.
+ */
+#define FIFO_MS 10000
+
+static void test_fifo(void **state)
+{
+	char name[H_NAME_LEN], path[128];
+	struct shm_proc p;
+	struct shm_out o;
+
+	h_name(name);
+	snprintf(path, sizeof(path), "/dev/shm/pooter.%s", name);
+	assert_int_equal(mkfifo(path, 0600), 0);
+
+	shm_start(&p, "check", name);
+	shm_finish(&p, &o, FIFO_MS);
+	expect_status(&o, 65);
+	if (!strstr(o.out, name) || !strstr(o.out, "not a regular file"))
+		fail_msg("check does not say it is no regular file: %s%s",
+			 o.out, o.err);
+	shm_out_free(&o);
+
+	shm_start(&p, "show", name);
+	shm_finish(&p, &o, FIFO_MS);
+	expect_status(&o, 65);
+	expect_one_line_error(&o, name, "not a regular file");
+	shm_out_free(&o);
+	assert_int_equal(unlink(path), 0);
+}
+
 static void test_corrupt_anywhere(void **state)
 {
 	char name[H_NAME_LEN];
@@ -1647,7 +1680,7 @@ static void test_ls_and_watch(void **state)
 	shm_out_free(&o);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_help_and_man, h_teardown),
@@ -1660,11 +1693,12 @@ int main(void)
 		cmocka_unit_test_teardown(test_dead_members_gc, h_teardown),
 		cmocka_unit_test_teardown(test_corrupt_header, h_teardown),
 		cmocka_unit_test_teardown(test_corrupt_anywhere, h_teardown),
+		cmocka_unit_test_teardown(test_fifo, h_teardown),
 		cmocka_unit_test_teardown(test_payloads_json, h_teardown),
 		cmocka_unit_test_teardown(test_ls_and_watch, h_teardown),
 	};
 
 	/* A reader gone (a failed test) must not kill the runner. */
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }

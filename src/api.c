@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api.c - the public calls: each checks its arguments, finds the backend
+ * (by name, or from the handle: backend.h), and calls through the table.
+ * Layer 3, the top: nothing here knows how a backend keeps its rounds.
+ */
+#include <string.h>
+
+#include "backend.h"
+#include "base.h"
+#include "error.h"
+
+#define return_if_null(p, what)                                     \
+	do {                                                        \
+		if (!(p))                                           \
+			return set_error(-EINVAL, what " is NULL"); \
+	} while (0)
+
+int backend_for_name(const char *name, const struct backend_ops **opsp)
+{
+	const char *sep = name ? strstr(name, "://") : NULL;
+
+	if (!sep) {
+		*opsp = &shm_backend;
+		return 0;
+	}
+	if (sep - name == 2 && !strncmp(name, "zk", 2))
+		return set_error(-EPROTONOSUPPORT,
+				 "broker %s: no zk:// backend in this "
+				 "library (the ZooKeeper backend is a "
+				 "separate plugin)",
+				 name);
+	return set_error(-EPROTONOSUPPORT,
+			 "broker %s: no backend for the scheme %.*s://", name,
+			 (int)(sep - name), name);
+}
+
+/* --- brokers ------------------------------------------------------------ */
+
+POOTER_API int pooter_broker_create(const char *name,
+				    const struct pooter_broker_attr *attr,
+				    struct pooter_broker **brokerp)
+{
+	const struct backend_ops *ops;
+	int err;
+
+	clear_error();
+	return_if_null(brokerp, "brokerp");
+	err = backend_for_name(name, &ops);
+	return err ? err : ops->create(name, attr, brokerp);
+}
+
+POOTER_API int pooter_broker_open(const char *name,
+				  struct pooter_broker **brokerp)
+{
+	const struct backend_ops *ops;
+	int err;
+
+	clear_error();
+	return_if_null(brokerp, "brokerp");
+	return_if_null(name, "name");
+	err = backend_for_name(name, &ops);
+	return err ? err : ops->open(name, brokerp);
+}
+
+POOTER_API void pooter_broker_close(struct pooter_broker *b)
+{
+	if (b)
+		broker_ops(b)->close(b);
+}
+
+POOTER_API int pooter_broker_unlink(const char *name)
+{
+	const struct backend_ops *ops;
+	int err;
+
+	return_if_null(name, "name");
+	err = backend_for_name(name, &ops);
+	return err ? err : ops->unlink(name);
+}
+
+POOTER_API int
+pooter_broker_check(const char *name,
+		    void (*report)(const char *problem, void *arg), void *arg)
+{
+	const struct backend_ops *ops;
+	int err;
+
+	clear_error();
+	return_if_null(name, "name");
+	err = backend_for_name(name, &ops);
+	return err ? err : ops->check(name, report, arg);
+}
+
+/* The brokers of this machine: the shm backend's (others list their own). */
+POOTER_API int pooter_broker_foreach(int (*cb)(const char *name, void *arg),
+				     void *arg)
+{
+	if (!cb)
+		return -EINVAL;
+	return shm_backend.list(cb, arg);
+}
+
+POOTER_API const char *pooter_broker_name(const struct pooter_broker *b)
+{
+	return b ? broker_ops(b)->broker_name(b) : NULL;
+}
+
+POOTER_API int pooter_broker_set_timeout(struct pooter_broker *b,
+					 unsigned int timeout_ms)
+{
+	return_if_null(b, "broker");
+	return broker_ops(b)->set_timeout(b, timeout_ms);
+}
+
+POOTER_API int pooter_broker_stat(struct pooter_broker *b,
+				  struct pooter_broker_stat *st)
+{
+	return_if_null(b, "broker");
+	return_if_null(st, "stat");
+	return broker_ops(b)->stat(b, st);
+}
+
+POOTER_API int pooter_broker_gc(struct pooter_broker *b)
+{
+	return_if_null(b, "broker");
+	return broker_ops(b)->gc(b);
+}
+
+POOTER_API int pooter_broker_foreach_member(
+	struct pooter_broker *b,
+	int (*cb)(const struct pooter_member_info *m, void *arg), void *arg)
+{
+	if (!b || !cb)
+		return -EINVAL;
+	return broker_ops(b)->foreach_member(b, cb, arg);
+}
+
+POOTER_API int pooter_broker_foreach_record(
+	struct pooter_broker *b,
+	int (*cb)(const struct pooter_record_info *r, void *arg), void *arg)
+{
+	if (!b || !cb)
+		return -EINVAL;
+	return broker_ops(b)->foreach_record(b, cb, arg);
+}
+
+POOTER_API int pooter_round_cancel(struct pooter_broker *b)
+{
+	return_if_null(b, "broker");
+	return broker_ops(b)->cancel(b);
+}
+
+/* --- members ------------------------------------------------------------ */
+
+POOTER_API int pooter_emitter_join(struct pooter_broker *b, const char *name,
+				   unsigned int flags,
+				   struct pooter_emitter **emitterp)
+{
+	if (!b || !emitterp || (flags & ~POOTER_JOIN_WAIT))
+		return set_error(-EINVAL, "invalid argument to emitter_join");
+	return broker_ops(b)->emitter_join(b, name, flags, emitterp);
+}
+
+POOTER_API const char *pooter_emitter_name(const struct pooter_emitter *em)
+{
+	return em ? member_ops(em)->emitter_name(em) : NULL;
+}
+
+POOTER_API int pooter_emitter_leave(struct pooter_emitter *em)
+{
+	if (!em)
+		return -EINVAL;
+	return member_ops(em)->emitter_leave(em);
+}
+
+POOTER_API int pooter_consumer_join(struct pooter_broker *b, const char *name,
+				    unsigned int flags,
+				    struct pooter_consumer **consumerp)
+{
+	if (!b || !consumerp || (flags & ~POOTER_CONSUMER_NOTICES))
+		return set_error(-EINVAL, "invalid argument to consumer_join");
+	return broker_ops(b)->consumer_join(b, name, flags, consumerp);
+}
+
+POOTER_API const char *pooter_consumer_name(const struct pooter_consumer *c)
+{
+	return c ? member_ops(c)->consumer_name(c) : NULL;
+}
+
+POOTER_API int pooter_consumer_leave(struct pooter_consumer *c)
+{
+	if (!c)
+		return -EINVAL;
+	return member_ops(c)->consumer_leave(c);
+}
+
+/* --- rounds and deliveries ---------------------------------------------- */
+
+POOTER_API int pooter_emit(struct pooter_emitter *em, const void *payload,
+			   size_t len, uint64_t *roundp)
+{
+	const struct backend_ops *ops;
+	struct pooter_ticket t;
+	int err;
+
+	if (!em || (!payload && len))
+		return set_error(-EINVAL, "emitter or payload is NULL");
+	ops = member_ops(em);
+	err = ops->contribute(em, payload, len, true, &t);
+	if (err)
+		return err;
+	if (roundp)
+		*roundp = t.round;
+	return ops->outcome_wait(&t);
+}
+
+POOTER_API int pooter_emit_submit(struct pooter_emitter *em,
+				  const void *payload, size_t len,
+				  struct pooter_ticket *t)
+{
+	if (!em || !t || (!payload && len))
+		return set_error(-EINVAL, "emitter, payload or ticket is NULL");
+	return member_ops(em)->contribute(em, payload, len, false, t);
+}
+
+POOTER_API int pooter_ticket_wait(struct pooter_ticket *t)
+{
+	if (!t || !t->emitter)
+		return set_error(-EINVAL, "ticket is NULL or empty");
+	return member_ops(t->emitter)->outcome_wait(t);
+}
+
+POOTER_API int pooter_consume(struct pooter_consumer *c, int timeout_ms,
+			      const struct pooter_delivery **deliveryp)
+{
+	if (!c || !deliveryp)
+		return set_error(-EINVAL,
+				 "consumer or delivery pointer is NULL");
+	return member_ops(c)->consume(c, timeout_ms, deliveryp);
+}
+
+POOTER_API int pooter_release(struct pooter_consumer *c,
+			      const struct pooter_delivery *d)
+{
+	if (!c || !d)
+		return set_error(-EINVAL, "consumer or delivery is NULL");
+	return member_ops(c)->release(c, d);
+}
+
+/* --- io_uring ----------------------------------------------------------- */
+
+POOTER_API int pooter_uring_supported(void)
+{
+	return shm_backend.uring_supported();
+}
+
+POOTER_API int pooter_prep_round_wait(struct io_uring *ring,
+				      struct pooter_ticket *t,
+				      uint64_t user_data)
+{
+	if (!t || !t->emitter)
+		return set_error(-EINVAL, "ticket is NULL or empty");
+	return member_ops(t->emitter)->prep_round_wait(ring, t, user_data);
+}
+
+POOTER_API int pooter_round_complete(struct io_uring *ring,
+				     struct pooter_ticket *t,
+				     const struct io_uring_cqe *cqe)
+{
+	if (!cqe || !t || !t->emitter)
+		return set_error(-EINVAL, "ticket or cqe is NULL");
+	return member_ops(t->emitter)->round_complete(ring, t, cqe);
+}
+
+POOTER_API int pooter_prep_consume_wait(struct io_uring *ring,
+					struct pooter_consumer *c,
+					int timeout_ms, uint64_t user_data)
+{
+	return_if_null(c, "consumer");
+	return member_ops(c)->prep_consume_wait(ring, c, timeout_ms, user_data);
+}
+
+POOTER_API int pooter_consume_complete(struct io_uring *ring,
+				       struct pooter_consumer *c,
+				       const struct io_uring_cqe *cqe,
+				       const struct pooter_delivery **dp)
+{
+	if (!cqe || !c || !dp)
+		return set_error(-EINVAL, "consumer, cqe or delivery is NULL");
+	return member_ops(c)->consume_complete(ring, c, cqe, dp);
+}
+
+POOTER_API int pooter_prep_space_wait(struct io_uring *ring,
+				      struct pooter_emitter *em, int timeout_ms,
+				      uint64_t user_data)
+{
+	return_if_null(em, "emitter");
+	return member_ops(em)->prep_space_wait(ring, em, timeout_ms, user_data);
+}
+
+POOTER_API int pooter_space_complete(struct io_uring *ring,
+				     struct pooter_emitter *em,
+				     const struct io_uring_cqe *cqe)
+{
+	if (!cqe || !em)
+		return set_error(-EINVAL, "emitter or cqe is NULL");
+	return member_ops(em)->space_complete(ring, em, cqe);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emit.h - emits and their outcomes (emit.c), for the blocking and the
+ * io_uring calls alike.  Layer 2.
+ */
+#ifndef POOTER_EMIT_H
+#define POOTER_EMIT_H
+
+#include "handle.h"
+
+/*
+ * Contribute payload to the open round, opening one if none is open.  With
+ * wait_space, a full ring is waited out for up to the timeout; without, it
+ * is -EAGAIN at once.  On success *v is the round as our emit left it and
+ * *decided says whether our emit resolved it.
+ */
+int emit_contribute(struct pooter_emitter *em, const void *payload, size_t len,
+		    bool wait_space, struct round_view *v, bool *decided);
+
+/* Block until round k, in which we emitted, is decided: its outcome. */
+int emit_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
+
+/* Round k's outcome: from the handle's history, else the segment. */
+int emitter_result(struct pooter_emitter *em, uint64_t k);
+/* The same, for a round known to be over: -EPROTO if there is none. */
+int emitter_outcome(struct pooter_emitter *em, uint64_t k);
+
+#endif /* POOTER_EMIT_H */
