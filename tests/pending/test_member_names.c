@@ -54,11 +54,11 @@ static void test_names_across_kinds(void **state)
 	h_close(b);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_names_across_kinds, h_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return h_run_tests(tests, argc, argv);
 }
