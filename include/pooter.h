@@ -10,8 +10,11 @@
  *
  * Conventions, as in liburing: functions return 0 or a positive count on
  * success and a negative errno on failure; errno is not used.  Handles are
- * opaque and per process; one thread at a time uses a handle.  Every function
- * has a man page: pooter_broker_create(3) and so on; pooter(7) is the tour.
+ * opaque and per process.  A handle is used by one thread at a time;
+ * different handles, the emitters and consumers joined through one broker
+ * handle included, may be used from different threads at once.  Every
+ * function has a man page: pooter_broker_create(3) and so on; pooter(7) is
+ * the tour.
  *
  * Besides the errors each function lists, any call that touches a broker may
  * give -EPROTO (the segment's contents are corrupted; pooter_last_error()
