@@ -427,7 +427,8 @@ int pooter_round_complete(struct io_uring *ring, struct pooter_ticket *ticket,
 
 /*
  * Queue a wait for the consumer's next delivery, for up to timeout_ms (-1:
- * no limit).  One wait per consumer at a time.  The wait also ends at an
+ * no limit).  One wait per consumer at a time (-EBUSY while one is armed,
+ * until its completion settles it).  The wait also ends at an
  * open round's deadline, which the completion then enforces.  Returns SQEs
  * queued (1 or 2), -EBUSY, -EINVAL, -EOPNOTSUPP.
  */
@@ -449,7 +450,8 @@ int pooter_consume_complete(struct io_uring *ring,
  * Wait for ring space: after pooter_emit_submit() returned -EAGAIN (every
  * ring record held by consumers), queue a wait that completes when a record
  * may be free, or when a consumer holding one dies, for up to timeout_ms
- * (-1: no limit).  One space wait per emitter at a time.  Returns SQEs
+ * (-1: no limit).  One space wait per emitter at a time (-EBUSY while one
+ * is armed).  Returns SQEs
  * queued (1 or more), -EBUSY, -EINVAL, -EOPNOTSUPP.
  */
 int pooter_prep_space_wait(struct io_uring *ring,

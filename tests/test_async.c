@@ -587,6 +587,11 @@ static void test_consumer_many(void **state)
 				fail_msg("pooter_prep_consume_wait: %d (%s) %s",
 					 rc, pooter_strerror(rc),
 					 pooter_last_error());
+			/* one consume wait at a time: a second is refused */
+			assert_int_equal(
+				pooter_prep_consume_wait(&l.ring, c, tmo,
+							 ud_of(&wc) + 2),
+				-EBUSY);
 			loop_submit(&l);
 			wc.done = false;
 			do
@@ -1513,10 +1518,18 @@ static void space_settle(struct aloop *l, struct await *w, int queued,
 	struct await *ws[] = { w };
 	int rc = pooter_prep_space_wait(&l->ring, w->e, timeout_ms, ud_of(w));
 
+	unsigned int ready;
+
 	if (rc != queued)
 		fail_msg("pooter_prep_space_wait: %d (%s) %s, expected %d "
 			 "SQEs",
 			 rc, pooter_strerror(rc), pooter_last_error(), queued);
+	/* one space wait per emitter at a time: a second queues nothing */
+	ready = io_uring_sq_ready(&l->ring);
+	assert_int_equal(pooter_prep_space_wait(&l->ring, w->e, timeout_ms,
+						ud_of(w) + 2),
+			 -EBUSY);
+	assert_int_equal(io_uring_sq_ready(&l->ring), ready);
 	loop_submit(l);
 	if (meanwhile)
 		meanwhile(arg);
