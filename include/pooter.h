@@ -10,8 +10,11 @@
  *
  * Conventions, as in liburing: functions return 0 or a positive count on
  * success and a negative errno on failure; errno is not used.  Handles are
- * opaque and per process; one thread at a time uses a handle.  Every function
- * has a man page: pooter_broker_create(3) and so on; pooter(7) is the tour.
+ * opaque and per process.  A handle is used by one thread at a time;
+ * different handles, the emitters and consumers joined through one broker
+ * handle included, may be used from different threads at once.  Every
+ * function has a man page: pooter_broker_create(3) and so on; pooter(7) is
+ * the tour.
  *
  * Besides the errors each function lists, any call that touches a broker may
  * give -EPROTO (the segment's contents are corrupted; pooter_last_error()
@@ -447,7 +450,8 @@ int pooter_round_complete(struct io_uring *ring, struct pooter_ticket *ticket,
 
 /*
  * Queue a wait for the consumer's next delivery, for up to timeout_ms (-1:
- * no limit).  One wait per consumer at a time.  The wait also ends at an
+ * no limit).  One wait per consumer at a time (-EBUSY while one is armed,
+ * until its completion settles it).  The wait also ends at an
  * open round's deadline, which the completion then enforces.  Returns SQEs
  * queued (1 or 2), -EBUSY, -EINVAL, -EOPNOTSUPP.
  */
@@ -469,7 +473,8 @@ int pooter_consume_complete(struct io_uring *ring,
  * Wait for ring space: after pooter_emit_submit() returned -EAGAIN (every
  * ring record held by consumers), queue a wait that completes when a record
  * may be free, or when a consumer holding one dies, for up to timeout_ms
- * (-1: no limit).  One space wait per emitter at a time.  Returns SQEs
+ * (-1: no limit).  One space wait per emitter at a time (-EBUSY while one
+ * is armed).  Returns SQEs
  * queued (1 or more), -EBUSY, -EINVAL, -EOPNOTSUPP.
  */
 int pooter_prep_space_wait(struct io_uring *ring,

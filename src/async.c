@@ -343,10 +343,18 @@ int shm_prep_consume_wait(struct io_uring *ring, struct pooter_consumer *c,
 	err = async_check(ring, user_data);
 	if (err)
 		return err;
+	/* its deadline and buffers are the handle's: one at a time */
+	if (c->async_armed)
+		return set_error(-EBUSY,
+				 "a consume wait is armed on consumer %s "
+				 "already",
+				 c->name);
 	c->async_deadline = timeout_ms < 0 ? UINT64_MAX :
 					     now_ns() + (uint64_t)timeout_ms *
 								NSEC_PER_MSEC;
-	return consume_arm(ring, c, user_data);
+	err = consume_arm(ring, c, user_data);
+	c->async_armed = err > 0;
+	return err;
 }
 
 int shm_consume_complete(struct io_uring *ring, struct pooter_consumer *c,
@@ -362,22 +370,24 @@ int shm_consume_complete(struct io_uring *ring, struct pooter_consumer *c,
 		return 0;
 	err = complete_begin(ring, &c->waiter, &c->armed, cqe->user_data,
 			     &watches, cqe);
-	if (err)
-		return err;
-	err = shm_consume(c, 0, dp);
-	if (err != -ETIMEDOUT) {
-		armed_del(&c->armed, ring, cqe->user_data);
-		return err ? err : 1;
+	if (err == 0) {
+		err = shm_consume(c, 0, dp);
+		if (err == 0)
+			err = 1;
 	}
-	if (now_ns() >= c->async_deadline) {
-		armed_del(&c->armed, ring, cqe->user_data);
-		return -ETIMEDOUT;
+	if (err == -ETIMEDOUT && now_ns() < c->async_deadline) {
+		err = io_uring_sq_space_left(ring) < 2 ?
+			      set_error(
+				      -EBUSY,
+				      "submission queue full: cannot re-arm") :
+			      consume_arm(ring, c, cqe->user_data);
+		if (err > 0)
+			return 0;
 	}
-	if (io_uring_sq_space_left(ring) < 2)
-		return set_error(-EBUSY,
-				 "submission queue full: cannot re-arm");
-	err = consume_arm(ring, c, cqe->user_data);
-	return err < 0 ? err : 0;
+	/* settled, or not re-armed: the wait is over */
+	armed_del(&c->armed, ring, cqe->user_data);
+	c->async_armed = false;
+	return err;
 }
 
 /* --- ring space --------------------------------------------------------- */
@@ -418,9 +428,18 @@ static int space_arm(struct io_uring *ring, struct pooter_emitter *em,
 	err = space_ready(em, &seq);
 	if (err)
 		return err < 0 ? err : prep_nop(ring, user_data);
+	/*
+	 * A holder dead already: the completion reaps it.  If the reaper
+	 * thought it alive last time, the sleep (cut to the liveness period)
+	 * settles it instead of NOPs without end.
+	 */
 	if (await_space_sleep(em->broker, &em->waiter, seq, em->space_deadline,
-			      &s))
-		return prep_nop(ring, user_data); /* reaped by the next try */
+			      &s) &&
+	    !em->space_retried) {
+		em->space_retried = true;
+		return prep_nop(ring, user_data);
+	}
+	em->space_retried = false;
 	err = arm(ring, &em->waiter, &em->armed, &s, user_data,
 		  em->space_buf.ts, NULL, &watches);
 	em->space_watches = watches;
@@ -437,11 +456,20 @@ int shm_prep_space_wait(struct io_uring *ring, struct pooter_emitter *em,
 	err = async_check(ring, user_data);
 	if (err)
 		return err;
+	/* its deadline and timespec are the handle's: one at a time */
+	if (em->space_armed)
+		return set_error(-EBUSY,
+				 "a space wait is armed on emitter %s "
+				 "already",
+				 em->name);
 	em->space_user_data = user_data;
 	em->space_deadline = timeout_ms < 0 ? UINT64_MAX :
 					      now_ns() + (uint64_t)timeout_ms *
 								 NSEC_PER_MSEC;
-	return space_arm(ring, em, user_data);
+	em->space_retried = false;
+	err = space_arm(ring, em, user_data);
+	em->space_armed = err > 0;
+	return err;
 }
 
 int shm_space_complete(struct io_uring *ring, struct pooter_emitter *em,
@@ -456,18 +484,20 @@ int shm_space_complete(struct io_uring *ring, struct pooter_emitter *em,
 		return 0;
 	err = complete_begin(ring, &em->waiter, &em->armed, em->space_user_data,
 			     &em->space_watches, cqe);
-	if (err)
-		return err;
-	err = space_ready(em, &seq);
+	if (err == 0)
+		err = space_ready(em, &seq);
 	if (err == 0 && now_ns() >= em->space_deadline)
 		err = set_error(-ETIMEDOUT,
 				"broker %s: every ring record is still held "
 				"by consumers",
 				em->broker->name);
-	if (err) {
-		armed_del(&em->armed, ring, em->space_user_data);
-		return err < 0 ? err : 1;
+	if (err == 0) {
+		err = space_arm(ring, em, em->space_user_data);
+		if (err > 0)
+			return 0;
 	}
-	err = space_arm(ring, em, em->space_user_data);
-	return err < 0 ? err : 0;
+	/* settled, or not re-armed: the wait is over */
+	armed_del(&em->armed, ring, em->space_user_data);
+	em->space_armed = false;
+	return err;
 }

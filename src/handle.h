@@ -36,6 +36,8 @@ struct pooter_emitter {
 	uint64_t space_deadline;
 	uint64_t space_user_data;
 	uint32_t space_watches;
+	bool space_armed;   /* one space wait at a time */
+	bool space_retried; /* a dead holder's NOP given once */
 	struct wait_arm_buf space_buf;
 	char name[SHM_NAME_LEN];
 };
@@ -47,6 +49,7 @@ struct pooter_consumer {
 	struct waiter waiter;
 	struct uring_armed armed;
 	uint64_t async_deadline;       /* of the armed consume wait */
+	bool async_armed;	       /* one consume wait at a time */
 	struct wait_arm_buf async_buf; /* its timeout and words */
 	struct consumer_view *views;   /* one per ring record */
 	char name[SHM_NAME_LEN];

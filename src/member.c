@@ -114,14 +114,14 @@ int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 }
 
 /*
- * Find a slot for name among n slots of the given stride: -EEXIST if a live
- * member holds the name (a dead one is reaped first), else the index of a
- * free slot, or -ENOSPC.  Lock held.
+ * Scan the slots of one kind for name: -EEXIST if a live member holds it (a
+ * dead one is reaped on the way), else the first free slot, or -ENOSPC.
+ * Lock held.
  */
-int slot_find(struct pooter_broker *b, bool emitter, const char *name)
+static int slot_scan(struct pooter_broker *b, bool emitter, const char *name)
 {
 	uint32_t n = emitter ? b->max_emitters : b->max_consumers;
-	int free_slot = -1;
+	int free_slot = -ENOSPC;
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t *owner = emitter ? &shm_emitter(b, i)->owner :
@@ -135,10 +135,10 @@ int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 					member_live_byte(emitter, i)))
 				return set_error(
 					-EEXIST,
-					"broker %s: %s name %s is held "
-					"by live process %d",
-					b->name,
-					emitter ? "emitter" : "consumer", name,
+					"broker %s: the name %s is held by "
+					"%s slot %u of live process %d",
+					b->name, name,
+					emitter ? "emitter" : "consumer", i,
 					(int)token_pid(tok));
 			if (emitter)
 				emitter_remove(b, i, SHM_OWNERDEAD);
@@ -149,13 +149,26 @@ int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 		if (!tok && free_slot < 0)
 			free_slot = (int)i;
 	}
-	if (free_slot < 0 && members_reap_dead(b, emitter, !emitter))
-		return slot_find(b, emitter, name);
-	if (free_slot < 0)
+	return free_slot;
+}
+
+/* Names are unique among a broker's members, emitters and consumers alike. */
+int slot_find(struct pooter_broker *b, bool emitter, const char *name)
+{
+	int slot = slot_scan(b, !emitter, name);
+
+	if (slot == -EEXIST)
+		return slot;
+	slot = slot_scan(b, emitter, name);
+	if (slot == -ENOSPC && members_reap_dead(b, emitter, !emitter))
+		slot = slot_scan(b, emitter, name);
+	if (slot == -ENOSPC)
 		return set_error(-ENOSPC,
 				 "broker %s: all %u %s slots are taken",
-				 b->name, n, emitter ? "emitter" : "consumer");
-	return free_slot;
+				 b->name,
+				 emitter ? b->max_emitters : b->max_consumers,
+				 emitter ? "emitter" : "consumer");
+	return slot;
 }
 
 /*

@@ -12,8 +12,9 @@
 int member_name(const char *name, char out[SHM_NAME_LEN]);
 
 /*
- * A slot for name: -EEXIST if a live member holds the name (a dead one is
- * reaped first), else a free slot's index, or -ENOSPC.  Lock held.
+ * A slot for name: -EEXIST if a live member, emitter or consumer, holds the
+ * name (a dead one is reaped first), else a free slot's index, or -ENOSPC.
+ * Lock held.
  */
 int slot_find(struct pooter_broker *b, bool emitter, const char *name);
 

@@ -8,7 +8,8 @@
  * the only waiter a round has; handles are closed with waits in flight; and
  * the small print of the API (NOP for decided rounds, EALREADY, EINVAL,
  * EBUSY on a full submission queue, settling a ticket after later rounds);
- * leave cancels all of eight waits armed at once.
+ * leave cancels all of eight waits armed at once; and the wait for ring
+ * space after -EAGAIN (a release, a holder's death, its timeout, a leave).
  * POOTER_TEST_FILTER=PATTERN runs only the matching tests.
  *
  * Every test first asks pooter_uring_supported().  Where the API works it
@@ -22,6 +23,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,7 @@ static void loop_exit(struct aloop *l)
 
 struct await {
 	struct pooter_ticket *t;   /* a round wait, or */
+	struct pooter_emitter *e;  /* a space wait, or */
 	struct pooter_consumer *c; /* a consume wait */
 	bool done;
 	int rc;	 /* what *_complete() returned */
@@ -212,6 +215,8 @@ static struct await *dispatch(struct aloop *l, struct await **ws,
 			 cqe->res);
 	if (w->t)
 		rc = pooter_round_complete(&l->ring, w->t, cqe);
+	else if (w->e)
+		rc = pooter_space_complete(&l->ring, w->e, cqe);
 	else
 		rc = pooter_consume_complete(&l->ring, w->c, cqe, dp);
 	w->res = cqe->res;
@@ -582,6 +587,11 @@ static void test_consumer_many(void **state)
 				fail_msg("pooter_prep_consume_wait: %d (%s) %s",
 					 rc, pooter_strerror(rc),
 					 pooter_last_error());
+			/* one consume wait at a time: a second is refused */
+			assert_int_equal(
+				pooter_prep_consume_wait(&l.ring, c, tmo,
+							 ud_of(&wc) + 2),
+				-EBUSY);
 			loop_submit(&l);
 			wc.done = false;
 			do
@@ -1421,6 +1431,372 @@ static void test_leave_cancels_eight_waits(void **state)
 	assert_int_equal(pooter_broker_unlink(name), 0);
 }
 
+/* --- waiting for ring space (issue 11, defect 4) ------------------------ */
+
+/*
+ * A depth-1 broker whose only record is held: our emitter (the only one, so
+ * each of its emits resolves a round at once) resolved round 1, and the
+ * holder, a peer process or our own consumer handle, consumed it and holds
+ * it.  pooter_emit_submit() then says -EAGAIN: the state every space wait
+ * starts from.
+ */
+struct space_fixture {
+	char name[H_NAME_LEN];
+	struct pooter_broker *b;
+	struct pooter_emitter *e;
+	struct pooter_consumer *c; /* the holder, when it is ours */
+	const struct pooter_delivery *d;
+	struct h_peer peer; /* the holder, when it is a peer */
+	bool peer_holds;
+};
+
+static void space_fill(struct space_fixture *f, bool peer)
+{
+	POOTER_OPTS(pooter_broker_attr, attr, .depth = 1,
+		    .timeout_ms = H_ROUND_LONG_MS);
+	struct pooter_broker_stat st;
+	struct pooter_ticket t, t2;
+	struct h_res r;
+
+	memset(f, 0, sizeof(*f));
+	f->peer_holds = peer;
+	f->b = h_create(f->name, &attr);
+	if (peer) {
+		h_peer_start(&f->peer, f->name);
+		assert_int_equal(h_peer_join_consumer(&f->peer, "holder", 0),
+				 0);
+	} else {
+		assert_int_equal(pooter_consumer_join(f->b, "holder", 0, &f->c),
+				 0);
+	}
+	assert_int_equal(pooter_emitter_join(f->b, "e", 0, &f->e), 0);
+	submit_ticket(f->e, "one", &t);
+	assert_int_equal(t.round, 1);
+	assert_int_equal(t.outcome, 0);
+	if (peer) {
+		h_peer_consume(&f->peer, 0, &r);
+		assert_int_equal(r.rc, 0);
+		assert_int_equal(r.round, 1);
+	} else {
+		assert_int_equal(pooter_consume(f->c, 0, &f->d), 0);
+		assert_int_equal(f->d->round, 1);
+	}
+	t2 = t;
+	assert_int_equal(pooter_emit_submit(f->e, "two", 4, &t2), -EAGAIN);
+	assert_memory_equal(&t2, &t, sizeof(t));
+	h_stat(f->b, &st);
+	assert_int_equal(st.records_free, 0);
+	assert_int_equal(st.rounds_opened, 1);
+}
+
+/* Room again: round 2 opens and, ours being the only emitter, resolves. */
+static void space_expect_room(struct space_fixture *f)
+{
+	struct pooter_ticket t;
+
+	submit_ticket(f->e, "two", &t);
+	assert_int_equal(t.round, 2);
+	assert_int_equal(t.outcome, 0);
+}
+
+static void space_done(struct space_fixture *f)
+{
+	if (f->e)
+		assert_int_equal(pooter_emitter_leave(f->e), 0);
+	if (f->c)
+		assert_int_equal(pooter_consumer_leave(f->c), 0);
+	if (f->peer_holds && f->peer.pid)
+		h_peer_stop(&f->peer);
+	h_close(f->b);
+	assert_int_equal(pooter_broker_unlink(f->name), 0);
+}
+
+/* Arm the space wait, submit it, and run the ring until it settles. */
+static void space_settle(struct aloop *l, struct await *w, int queued,
+			 int timeout_ms, void (*meanwhile)(void *), void *arg)
+{
+	struct await *ws[] = { w };
+	int rc = pooter_prep_space_wait(&l->ring, w->e, timeout_ms, ud_of(w));
+
+	unsigned int ready;
+
+	if (rc != queued)
+		fail_msg("pooter_prep_space_wait: %d (%s) %s, expected %d "
+			 "SQEs",
+			 rc, pooter_strerror(rc), pooter_last_error(), queued);
+	/* one space wait per emitter at a time: a second queues nothing */
+	ready = io_uring_sq_ready(&l->ring);
+	assert_int_equal(pooter_prep_space_wait(&l->ring, w->e, timeout_ms,
+						ud_of(w) + 2),
+			 -EBUSY);
+	assert_int_equal(io_uring_sq_ready(&l->ring), ready);
+	loop_submit(l);
+	if (meanwhile)
+		meanwhile(arg);
+	while (!dispatch(l, ws, 1, loop_next(l, H_LONG_MS), NULL))
+		;
+	loop_drain(l);
+}
+
+static void space_release(void *arg)
+{
+	struct space_fixture *f = arg;
+
+	if (f->peer_holds)
+		assert_int_equal(h_peer_release(&f->peer, 1), 0);
+	else
+		assert_int_equal(pooter_release(f->c, f->d), 0);
+}
+
+/*
+ * (a) The holder releases while the wait is in the kernel: the release's
+ * wake completes it, pooter_space_complete() says 1, and the emit goes.
+ */
+static void space_wait_release(bool peer)
+{
+	struct space_fixture f;
+	struct await w = { 0 };
+	struct aloop l;
+	bool async = async_mode();
+
+	space_fill(&f, peer);
+	w.e = f.e;
+	loop_init(&l, 8, async);
+	if (async) {
+		/*
+		 * The wait and its link timeout; a peer holder adds its
+		 * death watch (poll + wake), our own handle is not watched.
+		 */
+		space_settle(&l, &w, peer ? 4 : 2, H_LONG_MS, space_release,
+			     &f);
+		if (w.rc != 1)
+			fail_msg("pooter_space_complete: %d (%s) %s", w.rc,
+				 pooter_strerror(w.rc), pooter_last_error());
+		print_message("space wait (%s holder released): %u CQEs (%u "
+			      "aux), %u re-arms\n",
+			      peer ? "peer" : "own", l.cqes, l.aux, w.rearms);
+	} else {
+		assert_int_equal(pooter_prep_space_wait(&l.ring, f.e, H_LONG_MS,
+							ud_of(&w)),
+				 -EOPNOTSUPP);
+		assert_true(pooter_last_error()[0] != '\0');
+		if (l.real)
+			assert_int_equal(io_uring_sq_ready(&l.ring), 0);
+		space_release(&f);
+	}
+	space_expect_room(&f);
+	loop_exit(&l);
+	space_done(&f);
+}
+
+static void test_space_wait_release_own(void **state)
+{
+	space_wait_release(false);
+}
+
+static void test_space_wait_release_peer(void **state)
+{
+	space_wait_release(true);
+}
+
+struct space_kill {
+	pid_t pid;
+	uint64_t t_kill;
+};
+
+static void space_kill_holder(void *arg)
+{
+	struct space_kill *k = arg;
+
+	k->t_kill = h_now_ns();
+	assert_int_equal(kill(k->pid, SIGKILL), 0);
+}
+
+/*
+ * (b) The holder is SIGKILLed with the record held: its death watch wakes
+ * the wait at once (no 50 ms liveness period), the completion reaps it,
+ * which frees the record, and says 1.  No timeout: nothing is due.
+ */
+static void test_space_wait_holder_killed(void **state)
+{
+	struct pooter_broker_stat st;
+	struct space_fixture f;
+	struct space_kill k;
+	struct await w = { 0 };
+	struct aloop l;
+	double ms;
+
+	if (!async_mode()) {
+		print_message(
+			"[  SKIPPED ] io_uring API unavailable here: %s\n",
+			pooter_last_error());
+		skip();
+	}
+	space_fill(&f, true);
+	w.e = f.e;
+	k.pid = f.peer.pid;
+	loop_init(&l, 8, true);
+	/* the wait and the holder's death watch (poll + wake), no timeout */
+	space_settle(&l, &w, 3, -1, space_kill_holder, &k);
+	ms = (double)(w.done_ns - k.t_kill) / 1e6;
+	print_message("space wait: holder's death seen %.3f ms after the "
+		      "kill, %u re-arms, %u CQEs (%u aux)\n",
+		      ms, w.rearms, l.cqes, l.aux);
+	if (w.rc != 1)
+		fail_msg("pooter_space_complete: %d (%s) %s", w.rc,
+			 pooter_strerror(w.rc), pooter_last_error());
+	/* generous: the 50 ms period would do too, but not a whole second */
+	if (w.done_ns - k.t_kill >= 1000 * H_NS_PER_MS)
+		fail_msg("holder's death seen only %.1f ms after the kill", ms);
+	h_kill(f.peer.pid); /* reap it */
+	/* the peer is gone: close its pipes without asking it to quit */
+	close(f.peer.cmd_wr);
+	close(f.peer.res_rd);
+	close(f.peer.ack_rd);
+	f.peer.pid = 0;
+	h_stat(f.b, &st);
+	assert_int_equal(st.consumers, 0);
+	assert_int_equal(st.records_free, 1);
+	space_expect_room(&f);
+	loop_exit(&l);
+	space_done(&f);
+}
+
+/*
+ * (c) Nobody releases: -ETIMEDOUT, never before timeout_ms from the prep,
+ * and the ring is still full afterwards.
+ */
+static void test_space_wait_timeout(void **state)
+{
+	struct space_fixture f;
+	struct await w = { 0 };
+	struct pooter_ticket t;
+	struct aloop l;
+	uint64_t t0;
+
+	if (!async_mode()) {
+		print_message(
+			"[  SKIPPED ] io_uring API unavailable here: %s\n",
+			pooter_last_error());
+		skip();
+	}
+	space_fill(&f, true);
+	w.e = f.e;
+	loop_init(&l, 8, true);
+	t0 = h_now_ns();
+	/* the wait, its link timeout, the holder's death watch */
+	space_settle(&l, &w, 4, SHORT_MS, NULL, NULL);
+	print_message("space wait: -ETIMEDOUT %.3f ms after the prep "
+		      "(timeout %d ms), %u re-arms\n",
+		      (double)(w.done_ns - t0) / 1e6, SHORT_MS, w.rearms);
+	if (w.rc != -ETIMEDOUT)
+		fail_msg("pooter_space_complete: %d (%s) %s, expected "
+			 "-ETIMEDOUT",
+			 w.rc, pooter_strerror(w.rc), pooter_last_error());
+	expect_late_timeout("space wait", w.done_ns,
+			    t0 + SHORT_MS * H_NS_PER_MS);
+	assert_int_equal(pooter_emit_submit(f.e, "two", 4, &t), -EAGAIN);
+	space_release(&f);
+	space_expect_room(&f);
+	loop_exit(&l);
+	space_done(&f);
+}
+
+/*
+ * (d) Leave with a space wait armed: the wait's CQE is -ECANCELED and is
+ * not handed to the library (the emitter is gone); no timeout of it fires
+ * later (its timeout is shorter than the quiet time we watch for), and a
+ * cancel-any of our own finds nothing left.
+ */
+static void test_space_wait_leave(void **state)
+{
+	struct space_fixture f;
+	struct await w = { 0 }, probe = { 0 };
+	unsigned int main_cqes = 0, aux_cqes = 0, fired = 0;
+	int main_res = 1, probe_res = 1;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct aloop l;
+	uint64_t t_leave;
+	int rc;
+
+	if (!async_mode()) {
+		print_message(
+			"[  SKIPPED ] io_uring API unavailable here: %s\n",
+			pooter_last_error());
+		skip();
+	}
+	space_fill(&f, true);
+	loop_init(&l, 16, true);
+	rc = pooter_prep_space_wait(&l.ring, f.e, SHORT_MS, ud_of(&w));
+	assert_int_equal(rc, 4);
+	loop_submit(&l);
+	assert_int_equal(io_uring_peek_cqe(&l.ring, &cqe), -EAGAIN);
+	assert_int_equal(pooter_emitter_leave(f.e), 0);
+	f.e = NULL;
+	t_leave = h_now_ns();
+	sqe = io_uring_get_sqe(&l.ring);
+	assert_non_null(sqe);
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	sqe->user_data = ud_of(&probe);
+	loop_submit(&l);
+
+	for (;;) {
+		struct __kernel_timespec ts = { .tv_nsec =
+							QUIET_MS * 1000000ll };
+
+		if ((!main_cqes || probe_res == 1) &&
+		    h_now_ns() - t_leave > (uint64_t)H_LONG_MS * H_NS_PER_MS)
+			fail_msg("no CQE of the wait or the probe within %d "
+				 "ms of the leave",
+				 H_LONG_MS);
+		rc = io_uring_wait_cqe_timeout(&l.ring, &cqe, &ts);
+		if (rc == -EINTR)
+			continue;
+		if (rc == -ETIME) {
+			if (main_cqes && probe_res != 1)
+				break;
+			continue;
+		}
+		if (rc < 0)
+			fail_msg("io_uring_wait_cqe_timeout: %s",
+				 strerror(-rc));
+		if (cqe->user_data == ud_of(&probe)) {
+			probe_res = cqe->res;
+		} else if (cqe->user_data == ud_of(&w)) {
+			main_cqes++;
+			main_res = cqe->res;
+		} else if (cqe->user_data == (ud_of(&w) | POOTER_CQE_AUX)) {
+			aux_cqes++;
+			if (cqe->res == -ETIME)
+				fired++;
+		} else {
+			fail_msg("CQE user_data %#llx res %d is none of ours",
+				 (unsigned long long)cqe->user_data, cqe->res);
+		}
+		io_uring_cqe_seen(&l.ring, cqe);
+	}
+	print_message("leave with a space wait armed: main CQE res %d, %u aux "
+		      "(%u fired timeouts); the probe's cancel-any: %d\n",
+		      main_res, aux_cqes, fired, probe_res);
+	if (main_cqes != 1 || main_res != -ECANCELED)
+		fail_msg("the space wait: %u CQEs, res %d; expected one, "
+			 "-ECANCELED",
+			 main_cqes, main_res);
+	if (fired)
+		fail_msg("the space wait's timeout fired after the leave");
+	if (probe_res > 0)
+		fail_msg("pooter_emitter_leave() left the space wait armed: a "
+			 "cancel-any after it found %d",
+			 probe_res);
+	if (probe_res != 0 && probe_res != -ENOENT)
+		fail_msg("the probe's cancel-any: %d (%s)", probe_res,
+			 strerror(-probe_res));
+	assert_int_equal(io_uring_sq_ready(&l.ring), 0);
+	loop_exit(&l);
+	space_done(&f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1438,6 +1814,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_submit_ring_full, h_teardown),
 		cmocka_unit_test_teardown(test_leave_cancels_eight_waits,
 					  h_teardown),
+		cmocka_unit_test_teardown(test_space_wait_release_own,
+					  h_teardown),
+		cmocka_unit_test_teardown(test_space_wait_release_peer,
+					  h_teardown),
+		cmocka_unit_test_teardown(test_space_wait_holder_killed,
+					  h_teardown),
+		cmocka_unit_test_teardown(test_space_wait_timeout, h_teardown),
+		cmocka_unit_test_teardown(test_space_wait_leave, h_teardown),
 	};
 
 	return h_run_tests(tests, argc, argv);

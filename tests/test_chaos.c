@@ -498,9 +498,9 @@ static int trial(unsigned int seed)
 
 	/* the broker serves a clean round afterwards */
 	assert_true(pooter_broker_gc(b) >= 0);
-	assert_int_equal(pooter_consumer_join(b, "after", 0, &c), 0);
-	assert_int_equal(pooter_emitter_join(b, "after", POOTER_JOIN_WAIT, &e),
-			 0);
+	assert_int_equal(pooter_consumer_join(b, "after-c", 0, &c), 0);
+	assert_int_equal(
+		pooter_emitter_join(b, "after-e", POOTER_JOIN_WAIT, &e), 0);
 	assert_int_equal(pooter_emit(e, "x", 1, &round), 0);
 	assert_int_equal(pooter_consume(c, H_LONG_MS, &d), 0);
 	assert_int_equal(d->round, round);
