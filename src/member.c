@@ -121,7 +121,8 @@ int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
 int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 {
 	uint32_t n = emitter ? b->max_emitters : b->max_consumers;
-	int free_slot = -1;
+	uint64_t word = READ_ONCE(b->st->round.word);
+	int free_slot = -1, busy = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t *owner = emitter ? &shm_emitter(b, i)->owner :
@@ -146,11 +147,29 @@ int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 				consumer_reap(b, i);
 			tok = 0;
 		}
+		/*
+		 * A free emitter slot whose last owner emitted in the open
+		 * round: that entry names the slot's payload area, which the
+		 * next owner writes without the lock.  Not before the round
+		 * is over.
+		 */
+		if (!tok && emitter && round_word_open(word) &&
+		    READ_ONCE(shm_emitter(b, i)->emit_round) ==
+			    round_word_number(word)) {
+			busy++;
+			continue;
+		}
 		if (!tok && free_slot < 0)
 			free_slot = (int)i;
 	}
 	if (free_slot < 0 && members_reap_dead(b, emitter, !emitter))
 		return slot_find(b, emitter, name);
+	if (free_slot < 0 && busy)
+		return set_error(-EBUSY,
+				 "broker %s: the free emitter slots' payloads "
+				 "are in round %llu, still open",
+				 b->name,
+				 (unsigned long long)round_word_number(word));
 	if (free_slot < 0)
 		return set_error(-ENOSPC,
 				 "broker %s: all %u %s slots are taken",
@@ -210,6 +229,7 @@ int emitter_claim(struct pooter_broker *b, uint32_t slot, const char *name,
 	WRITE_ONCE(e->part_round, 0);
 	WRITE_ONCE(e->emit_round, 0);
 	WRITE_ONCE(e->result, 0);
+	WRITE_ONCE(e->loan_round, 0);
 	err = member_live_lock(b, true, slot);
 	if (err)
 		return err;

@@ -181,20 +181,27 @@ int round_enforce_deadline(struct pooter_broker *b, uint64_t now,
 }
 
 /*
- * The index of a free ring record, -ENOENT when every one is held, -EPROTO
- * for a record state outside the enum.  Lock held.  A record is free once
- * no *joined* consumer has yet to release it (record_is_free()).
+ * The first free ring record, -ENOENT when every one is held, or -EPROTO
+ * (with *badp the state) for a state outside the enum.  Safe without the
+ * lock: every load is of one word, and a record is free once no *joined*
+ * consumer has yet to release it (record_is_free()).
  */
-int record_find_free(struct pooter_broker *b)
+static int record_scan_free(struct pooter_broker *b, uint64_t *badp)
 {
 	uint64_t joined = consumers_joined(b);
 
 	for (uint32_t i = 0; i < b->depth; i++) {
 		struct shm_record *c = shm_record(b, i);
-		uint64_t state = READ_ONCE(c->state);
+		/*
+		 * acquire: pairs with the journal's release of the state (a
+		 * record's other words are written before it).
+		 */
+		uint64_t state = load_acquire(&c->state);
 
-		if (!record_state_valid(state))
-			return segment_corrupt(b, "record state", state);
+		if (!record_state_valid(state)) {
+			*badp = state;
+			return -EPROTO;
+		}
 		/*
 		 * acquire: pairs with the SEQ_CST clear in pooter_release(),
 		 * so what the consumer read of the record came before.
@@ -203,6 +210,30 @@ int record_find_free(struct pooter_broker *b)
 			return (int)i;
 	}
 	return -ENOENT;
+}
+
+/* The index of a free ring record (see round.h).  Lock held. */
+int record_find_free(struct pooter_broker *b)
+{
+	uint64_t bad = 0;
+	int i = record_scan_free(b, &bad);
+
+	if (i == -EPROTO)
+		return segment_corrupt(b, "record state", bad);
+	return i;
+}
+
+/*
+ * The record the next round_open() is likely to claim, read without the
+ * lock, or -1: a guess, for emitters to copy into before they lock (emit.c
+ * says why that is safe).
+ */
+int record_predict(struct pooter_broker *b)
+{
+	uint64_t bad;
+	int i = record_scan_free(b, &bad);
+
+	return i < 0 ? -1 : i;
 }
 
 /*
@@ -238,7 +269,14 @@ int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now)
 
 		if (!READ_ONCE(e->owner))
 			continue;
-		if (READ_ONCE(e->emit_round) == k - 1 &&
+		/*
+		 * The emitters of k-1, and those that held a loan in it (a
+		 * commit after k-1 was decided without them returns its
+		 * outcome): their next emit saved any older outcome they may
+		 * still need in their handle first (emit_contribute()).
+		 */
+		if ((READ_ONCE(e->emit_round) == k - 1 ||
+		     READ_ONCE(e->loan_round) == k - 1) &&
 		    outcome_word_round(last) == k - 1)
 			store_release(&e->result, last);
 		WRITE_ONCE(e->part_round, k);
@@ -291,18 +329,13 @@ int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k)
 }
 
 /*
- * Add the emit of the emitter in slot to the open round *v (see round.h).
- * Lock held.
+ * May the emitter in slot emit in the open round *v now?  -EBUSY if it is
+ * no participant, -EALREADY if it emitted already.  Lock held.
  */
-int round_emit(struct pooter_broker *b, uint32_t slot, const char *name,
-	       const void *payload, size_t len, struct round_view *v,
-	       bool *decidedp)
+int round_may_emit(struct pooter_broker *b, uint32_t slot, const char *name,
+		   const struct round_view *v)
 {
 	struct shm_emitter *e = shm_emitter(b, slot);
-	struct shm_record *rec;
-	struct shm_entry *ent;
-	struct decision d;
-	bool decided;
 
 	if (READ_ONCE(e->part_round) != v->number)
 		return set_error(-EBUSY,
@@ -318,16 +351,36 @@ int round_emit(struct pooter_broker *b, uint32_t slot, const char *name,
 	if (v->nemitted >= v->nparts)
 		return segment_corrupt(b, "open round's emit count",
 				       v->nemitted);
+	return 0;
+}
+
+/*
+ * Commit the emit of the emitter in slot to the open round *v (see
+ * round.h): its len bytes are in its payload area of the round's record
+ * already, written without the lock.  Lock held.
+ */
+int round_emit(struct pooter_broker *b, uint32_t slot, const char *name,
+	       size_t len, struct round_view *v, bool *decidedp)
+{
+	struct shm_emitter *e = shm_emitter(b, slot);
+	struct shm_record *rec;
+	struct shm_entry *ent;
+	struct decision d;
+	bool decided;
+	int err;
+
+	err = round_may_emit(b, slot, name, v);
+	if (err)
+		return err;
 
 	/*
 	 * Entry v->nemitted is past the committed ones: nobody reads it until
-	 * the commit below counts it, so a death while copying leaves only
-	 * bytes nobody will read.
+	 * the commit below counts it, so a death here leaves only bytes
+	 * nobody will read.  The payload is already in our slot's area,
+	 * which no committed entry names yet.
 	 */
 	rec = shm_record(b, v->record);
 	ent = shm_entry(b, rec, v->nemitted);
-	if (len)
-		memcpy(shm_payload(b, rec, v->nemitted), payload, len);
 	WRITE_ONCE(ent->slot, slot);
 	/* a hint for the waiters' plans, +1 so 0 says "unknown" */
 	WRITE_ONCE(e->cpu, (uint64_t)(sched_getcpu() + 1));
