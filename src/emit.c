@@ -145,7 +145,8 @@ static void emit_copy(void *area, const void *payload, size_t len)
  * Take the lock with a round open, opening one if none is (see emit.h).
  * Returns with the lock held and *vp the open round, or an error without.
  */
-int emit_open(struct pooter_emitter *em, bool wait_space, struct round_view *vp)
+int emit_open(struct pooter_emitter *em, bool wait_space, int prefer,
+	      struct round_view *vp)
 {
 	struct pooter_broker *b = em->broker;
 	struct shm_emitter *slot = shm_emitter(b, em->slot);
@@ -158,7 +159,7 @@ int emit_open(struct pooter_emitter *em, bool wait_space, struct round_view *vp)
 		struct wait_sleep s;
 		uint32_t space_seq;
 
-		err = broker_enter(b, vp);
+		err = broker_enter_at(b, vp, &now);
 		if (err)
 			return err;
 		if (READ_ONCE(slot->owner) != b->token) {
@@ -171,9 +172,13 @@ int emit_open(struct pooter_emitter *em, bool wait_space, struct round_view *vp)
 			return 0;
 		/* read before looking for a record, so no release is missed */
 		space_seq = futex_value(&b->st->round.space);
-		/* the dead first: they may hold records, or be owed */
+		/*
+		 * The dead first: they may hold records, or be owed.  The
+		 * clock read at the lock is the open time: the reap is one
+		 * epoll_wait() when nobody died.
+		 */
 		members_reap_dead(b, true, true);
-		err = round_open(b, vp, now_ns());
+		err = round_open(b, vp, now, prefer);
 		if (err != -EAGAIN) {
 			if (err)
 				broker_unlock(b);
@@ -300,7 +305,7 @@ int emit_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 			emit_copy(area, payload, len);
 	}
 	for (;;) {
-		err = emit_open(em, wait_space, &v);
+		err = emit_open(em, wait_space, area ? (int)rec : -1, &v);
 		if (err)
 			return err;
 		err = round_may_emit(b, em->slot, em->name, &v);

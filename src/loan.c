@@ -41,7 +41,7 @@ int shm_emit_loan(struct pooter_emitter *em, size_t len, unsigned int flags,
 		return set_error(-EMSGSIZE,
 				 "broker %s: loan of %zu bytes, limit %u",
 				 b->name, len, b->max_payload);
-	err = emit_open(em, !(flags & POOTER_LOAN_NOWAIT), &v);
+	err = emit_open(em, !(flags & POOTER_LOAN_NOWAIT), -1, &v);
 	if (err)
 		return err;
 	err = round_may_emit(b, em->slot, em->name, &v);

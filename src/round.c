@@ -226,7 +226,7 @@ int record_find_free(struct pooter_broker *b)
 /*
  * The record the next round_open() is likely to claim, read without the
  * lock, or -1: a guess, for emitters to copy into before they lock (emit.c
- * says why that is safe).
+ * says why that is safe), and which round_open() then prefers.
  */
 int record_predict(struct pooter_broker *b)
 {
@@ -241,7 +241,8 @@ int record_predict(struct pooter_broker *b)
  * registered emitter a participant.  Lock held; v is the closed round and
  * becomes the open one.  -EAGAIN when every record is held.
  */
-int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now)
+int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now,
+	       int prefer)
 {
 	struct shm_round *r = &b->st->round;
 	struct shm_stats *s = &b->st->stats;
@@ -250,7 +251,18 @@ int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now)
 	int rec;
 	struct shm_record *record;
 
-	rec = record_find_free(b);
+	/*
+	 * The record an emitter copied its payload into already, if it is
+	 * still free: any free record does, and that one saves a copy.
+	 */
+	if (prefer >= 0 && (uint32_t)prefer < b->depth &&
+	    record_is_free(
+		    READ_ONCE(shm_record(b, (uint32_t)prefer)->state),
+		    load_acquire(&shm_record(b, (uint32_t)prefer)->pending),
+		    consumers_joined(b)))
+		rec = prefer;
+	else
+		rec = record_find_free(b);
 	if (rec < 0)
 		return rec == -ENOENT ? -EAGAIN : rec;
 

@@ -35,9 +35,11 @@ int record_predict(struct pooter_broker *b);
 /*
  * Open round v->number + 1 in a free record, every registered emitter a
  * participant.  Lock held; the dead reaped first by the caller.  v becomes
- * the open round.  -EAGAIN when every record is held.
+ * the open round.  -EAGAIN when every record is held.  prefer: a record to
+ * claim if it is free (one an emitter copied into already), or -1.
  */
-int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now);
+int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now,
+	       int prefer);
 
 /*
  * May the emitter in slot (named name) emit in the open round v now?
