@@ -174,8 +174,9 @@ void run_barrier(unsigned int procs, uint64_t rounds, unsigned int watchdog_s,
 void run_switch_floor(unsigned int procs, uint64_t rounds,
 		      unsigned int watchdog_s, struct run_result *res);
 /*
- * procs processes, each copying payload bytes from one buffer into a ring
- * of depth blocks, as an emitter copies into the broker's records.
+ * procs processes, each copying payload bytes from one buffer into two
+ * blocks in turn (one if depth is 1), as an emitter copies into the
+ * broker's records while its consumers keep up.
  */
 void run_memcpy(unsigned int procs, unsigned int payload, unsigned int depth,
 		unsigned int watchdog_s, struct memcpy_result *res);

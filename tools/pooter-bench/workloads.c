@@ -27,8 +27,11 @@
  * spin        the same on one cache line, spinning instead of sleeping,
  *             each process pinned to its own CPU: the floor.
  * memcpy      N processes, each copying P-byte blocks from a buffer of its
- *             own into a ring of depth blocks, as many as make 1 GiB: the
+ *             own into two blocks in turn, as many as make 1 GiB: the
  *             machine's copy bandwidth at that size, on 1 CPU and on all.
+ *             Two blocks, as an emitter's copies alternate between two
+ *             records when its consumers keep up (the first free record is
+ *             reused): the same caches, warm or cold, as pooter's copies.
  *
  * With --loan, pooter's emitters take a loan (pooter_emit_loan()) and fill
  * it with their pattern in place, then commit it, instead of emitting a
@@ -406,7 +409,8 @@ static int memcpy_child(struct team *t, unsigned int idx, void *arg)
 void run_memcpy(unsigned int procs, unsigned int payload, unsigned int depth,
 		unsigned int watchdog_s, struct memcpy_result *res)
 {
-	struct memcpy_ctx x = { .payload = payload, .depth = depth };
+	struct memcpy_ctx x = { .payload = payload,
+				.depth = depth < 2 ? 1 : 2 };
 	struct run_result r;
 	struct team t;
 
