@@ -101,7 +101,7 @@ static void *emit_target(struct pooter_emitter *em, uint32_t *recp)
 	int guess;
 
 	if (!round_word_open(word)) {
-		guess = record_predict(b);
+		guess = record_predict(b, k + 1);
 		if (guess < 0)
 			return NULL;
 		rec = (uint64_t)guess;

@@ -32,6 +32,7 @@
 #define POOTER_LAYOUT_H
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -154,7 +155,8 @@ struct shm_round {
 	uint32_t ctl;
 	uint32_t pub;
 	uint32_t space;
-	uint32_t reserved;
+	uint32_t guess; /* the record emitters copy into for the next
+				 round, a hint only: round_guess_word() */
 	uint64_t word;
 	uint64_t outcome;
 	uint64_t record;      /* ring record of the open round */
@@ -281,6 +283,26 @@ static inline uint64_t outcome_word_round(uint64_t o)
 static inline uint64_t outcome_word_code(uint64_t o)
 {
 	return o & 0xff;
+}
+
+/*
+ * round.guess: (low 24 bits of the round number << 8) | record index, the
+ * record the first emitter to copy before round k opens guessed for it, so
+ * the others copy into the same one.  A hint, checked before any use.
+ */
+static inline uint32_t round_guess_word(uint64_t number, uint32_t record)
+{
+	return (uint32_t)((number & 0xffffff) << 8) | (record & 0xff);
+}
+
+static inline bool round_guess_for(uint32_t g, uint64_t number)
+{
+	return g >> 8 == (uint32_t)(number & 0xffffff);
+}
+
+static inline uint32_t round_guess_record(uint32_t g)
+{
+	return g & 0xff;
 }
 
 /*

@@ -223,17 +223,46 @@ int record_find_free(struct pooter_broker *b)
 	return i;
 }
 
-/*
- * The record the next round_open() is likely to claim, read without the
- * lock, or -1: a guess, for emitters to copy into before they lock (emit.c
- * says why that is safe), and which round_open() then prefers.
- */
-int record_predict(struct pooter_broker *b)
+/* Is record i free now, read without the lock (as record_scan_free())? */
+static bool record_free_now(struct pooter_broker *b, uint32_t i)
 {
-	uint64_t bad;
-	int i = record_scan_free(b, &bad);
+	struct shm_record *c = shm_record(b, i);
 
-	return i < 0 ? -1 : i;
+	/* acquire: as in record_scan_free() */
+	return i < b->depth &&
+	       record_is_free(load_acquire(&c->state),
+			      load_acquire(&c->pending), consumers_joined(b));
+}
+
+/*
+ * The record to copy into for round k, not open yet, read without the lock,
+ * or -1: a guess for emitters to copy into before they lock (emit.c says
+ * why that is safe), which round_open() then prefers.  The first emitter to
+ * guess for k publishes its guess in round.guess and the others take it
+ * while it is free, so all copy into the record that opens: each guessing
+ * the first free record alone, two emitters disagreed whenever a consumer
+ * released a record between their guesses, and one copied twice.
+ * round.guess is a hint (relaxed: it pairs with nothing), checked for
+ * freeness here like any guess.
+ */
+int record_predict(struct pooter_broker *b, uint64_t k)
+{
+	uint32_t *hint = &b->st->round.guess;
+	uint32_t g = __atomic_load_n(hint, __ATOMIC_RELAXED);
+	uint64_t bad;
+	int i;
+
+	if (round_guess_for(g, k) && record_free_now(b, round_guess_record(g)))
+		return (int)round_guess_record(g);
+	i = record_scan_free(b, &bad);
+	if (i < 0)
+		return -1;
+	if (!__atomic_compare_exchange_n(
+		    hint, &g, round_guess_word(k, (uint32_t)i), false,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
+	    round_guess_for(g, k) && record_free_now(b, round_guess_record(g)))
+		return (int)round_guess_record(g); /* another's, just now */
+	return i;
 }
 
 /*

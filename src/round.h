@@ -29,8 +29,8 @@ static inline int round_load(struct pooter_broker *b, struct round_view *v)
 }
 /* A free ring record's index, -ENOENT when all are held, or -EPROTO. */
 int record_find_free(struct pooter_broker *b);
-/* The record the next open will likely claim, without the lock, or -1. */
-int record_predict(struct pooter_broker *b);
+/* The record to copy into for round k, not yet open, no lock, or -1. */
+int record_predict(struct pooter_broker *b, uint64_t k);
 
 /*
  * Open round v->number + 1 in a free record, every registered emitter a
