@@ -5,8 +5,10 @@
 # run a brief sweep (a few hundred rounds), and check that it exits 0 (every
 # emit returned 0 in its round, every consumer got every round) and that its
 # --json output is one valid JSON document with ratio_vs_barrier in every
-# configuration.  It does not judge speed: CI machines are too noisy for
-# that, see docs/performance.md for how the figures are taken.
+# configuration, and payload_mb_s, memcpy_mb_s, ratio_vs_memcpy (and their
+# --loan counterparts) in a payload sweep.  It does not judge speed: CI
+# machines are too noisy for that, see docs/performance.md for how the
+# figures are taken.
 #
 #   BUILD_DIR   CMake build directory (default: build); configured (Release,
 #               no tests) and built if it has no pooter-bench yet.
@@ -68,6 +70,28 @@ print("json: %d configurations, ratio_vs_barrier %s" % (
     len(doc["configs"]),
     ", ".join("E=%d: %.2f" % (c["emitters"], c["ratio_vs_barrier"])
               for c in doc["configs"])))
+PY
+
+# payload bandwidth, through copies and loans, next to memcpy
+run "$bench" -R "$rounds" -E 2 -C 1 --sweep-payload 64,65536 --loan \
+	--pingpong-iters 2000 --watchdog 120 --json
+python3 - "$tmp/out" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["ok"] is True, "ok is not true"
+assert [c["payload"] for c in doc["configs"]] == [64, 65536], doc["configs"]
+assert len(doc["baselines"]["memcpy"]) == 4, doc["baselines"]["memcpy"]
+for m in doc["baselines"]["memcpy"]:
+    assert m["ok"] and m["mb_s"] > 0, m
+for c in doc["configs"]:
+    for k in ("payload_mb_s", "memcpy_mb_s", "ratio_vs_memcpy",
+              "loan_payload_mb_s", "loan_ratio_vs_memcpy", "loan_vs_copy"):
+        assert isinstance(c[k], (int, float)) and c[k] > 0, (k, c)
+    assert c["loan"]["ok"], c
+print("json: payload_mb_s %s" % ", ".join(
+    "P=%d: %.0f (x%.2f memcpy; loan x%.2f)" % (
+        c["payload"], c["payload_mb_s"], c["ratio_vs_memcpy"],
+        c["loan_vs_copy"]) for c in doc["configs"]))
 PY
 
 # a pooter-only run with no consumers still works

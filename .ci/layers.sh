@@ -22,7 +22,7 @@ add 0 base.h layout.h error.h error.c name.h name.c liveness.h liveness.c \
 add 1 round.h round.c member.h member.c delivery.h delivery.c
 # 2, top: the shm backend's calls, and the seam they implement
 add 2 handle.h enter.h enter.c await.h await.c emit.h emit.c async.h async.c \
-	consume.c join.c inspect.c check.c broker.c backend.h shm.h shm.c
+	loan.c consume.c join.c inspect.c check.c broker.c backend.h shm.h shm.c
 # 3: the public calls, through the backend seam (backend.h)
 add 3 api.c
 

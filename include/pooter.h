@@ -297,6 +297,34 @@ const char *pooter_emitter_name(const struct pooter_emitter *emitter);
 int pooter_emit(struct pooter_emitter *emitter, const void *payload, size_t len,
 		uint64_t *roundp);
 
+/* pooter_emit_loan() flags */
+#define POOTER_LOAN_NOWAIT 1u /* a full ring is -EAGAIN at once */
+
+/*
+ * Borrow the emitter's payload area in the open round (opening one, as
+ * pooter_emit() does) to write up to len bytes in place: *bufp points into
+ * the broker's segment, aligned to 64 bytes, valid until the loan is
+ * committed or aborted.  Errors as pooter_emit() before it waits: -EMSGSIZE,
+ * -EAGAIN (a full ring: at once with POOTER_LOAN_NOWAIT, else after a
+ * timeout), -EBUSY (no participant of the open round, or a loan is held),
+ * -EALREADY (emitted in the open round already).  The round's deadline runs
+ * meanwhile; dying with a loan cancels the round (EOWNERDEAD).
+ */
+int pooter_emit_loan(struct pooter_emitter *emitter, size_t len,
+		     unsigned int flags, void **bufp);
+
+/*
+ * Emit the first len bytes (at most the loan's) of the loan at buf and wait
+ * for the round's outcome, as pooter_emit().  If the loan's round was
+ * decided before the commit, returns that outcome (the emit did not count).
+ * *roundp gets the loan's round.  -EINVAL: buf is not the emitter's loan.
+ */
+int pooter_emit_commit(struct pooter_emitter *emitter, const void *buf,
+		       size_t len, uint64_t *roundp);
+
+/* Give the loan back, unsent; the emit is still owed to its round. */
+int pooter_emit_abort(struct pooter_emitter *emitter, const void *buf);
+
 /* Unregister and free the handle; an emit owed in the open round cancels it. */
 int pooter_emitter_leave(struct pooter_emitter *emitter);
 
@@ -424,6 +452,14 @@ int pooter_uring_supported(void);
  */
 int pooter_emit_submit(struct pooter_emitter *emitter, const void *payload,
 		       size_t len, struct pooter_ticket *ticket);
+
+/*
+ * Commit a loan (pooter_emit_loan()) as pooter_emit_submit() contributes: fill
+ * *ticket, settled already if the commit resolved the round or if the loan's
+ * round was decided before it.
+ */
+int pooter_emit_commit_submit(struct pooter_emitter *emitter, const void *buf,
+			      size_t len, struct pooter_ticket *ticket);
 
 /* Block until the ticket's round is decided; returns the outcome. */
 int pooter_ticket_wait(struct pooter_ticket *ticket);

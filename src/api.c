@@ -224,6 +224,72 @@ POOTER_API int pooter_emit_submit(struct pooter_emitter *em,
 	return member_ops(em)->contribute(em, payload, len, false, t);
 }
 
+/* Loans are optional for a backend (backend.h). */
+static int loan_unsupported(const struct backend_ops *ops)
+{
+	return set_error(-EOPNOTSUPP, "the %s backend lends no buffers",
+			 ops->name);
+}
+
+POOTER_API int pooter_emit_loan(struct pooter_emitter *em, size_t len,
+				unsigned int flags, void **bufp)
+{
+	const struct backend_ops *ops;
+
+	if (!em || !bufp || (flags & ~POOTER_LOAN_NOWAIT))
+		return set_error(-EINVAL, "invalid argument to emit_loan");
+	ops = member_ops(em);
+	if (!ops->emit_loan)
+		return loan_unsupported(ops);
+	return ops->emit_loan(em, len, flags, bufp);
+}
+
+POOTER_API int pooter_emit_commit(struct pooter_emitter *em, const void *buf,
+				  size_t len, uint64_t *roundp)
+{
+	const struct backend_ops *ops;
+	struct pooter_ticket t;
+	int err;
+
+	if (!em || !buf)
+		return set_error(-EINVAL, "emitter or loan is NULL");
+	ops = member_ops(em);
+	if (!ops->emit_commit)
+		return loan_unsupported(ops);
+	err = ops->emit_commit(em, buf, len, &t);
+	if (err)
+		return err;
+	if (roundp)
+		*roundp = t.round;
+	return ops->outcome_wait(&t);
+}
+
+POOTER_API int pooter_emit_commit_submit(struct pooter_emitter *em,
+					 const void *buf, size_t len,
+					 struct pooter_ticket *t)
+{
+	const struct backend_ops *ops;
+
+	if (!em || !buf || !t)
+		return set_error(-EINVAL, "emitter, loan or ticket is NULL");
+	ops = member_ops(em);
+	if (!ops->emit_commit)
+		return loan_unsupported(ops);
+	return ops->emit_commit(em, buf, len, t);
+}
+
+POOTER_API int pooter_emit_abort(struct pooter_emitter *em, const void *buf)
+{
+	const struct backend_ops *ops;
+
+	if (!em || !buf)
+		return set_error(-EINVAL, "emitter or loan is NULL");
+	ops = member_ops(em);
+	if (!ops->emit_abort)
+		return loan_unsupported(ops);
+	return ops->emit_abort(em, buf);
+}
+
 POOTER_API int pooter_ticket_wait(struct pooter_ticket *t)
 {
 	if (!t || !t->emitter)

@@ -75,6 +75,18 @@ struct backend_ops {
 			  size_t len, bool wait_space, struct pooter_ticket *t);
 	int (*outcome_wait)(struct pooter_ticket *t);
 
+	/*
+	 * Loans (optional: NULL, and the API says -EOPNOTSUPP): lend the
+	 * emitter a buffer in the open round (opening it as contribute
+	 * does; POOTER_LOAN_NOWAIT: a full ring is -EAGAIN at once), commit
+	 * it as the emit and fill *t, or give it back.
+	 */
+	int (*emit_loan)(struct pooter_emitter *em, size_t len,
+			 unsigned int flags, void **bufp);
+	int (*emit_commit)(struct pooter_emitter *em, const void *buf,
+			   size_t len, struct pooter_ticket *t);
+	int (*emit_abort)(struct pooter_emitter *em, const void *buf);
+
 	/* deliveries */
 	int (*consume)(struct pooter_consumer *c, int timeout_ms,
 		       const struct pooter_delivery **deliveryp);

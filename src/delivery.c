@@ -48,7 +48,16 @@ static int view_build(struct pooter_broker *b, uint32_t i,
 	for (uint32_t e = 0; e < n; e++) {
 		struct shm_entry *ent = shm_entry(b, rec, e);
 		uint64_t len = READ_ONCE(ent->len);
+		uint64_t area = READ_ONCE(ent->slot);
 
+		/* the payload is in the area of the slot that emitted it */
+		if (area >= b->max_emitters)
+			return set_error(-EPROTO,
+					 "broker %s: record %u payload %u from "
+					 "emitter slot %llu, capacity %u",
+					 b->name, i, e,
+					 (unsigned long long)area,
+					 b->max_emitters);
 		if (len > b->max_payload)
 			return set_error(-EPROTO,
 					 "broker %s: record %u payload %u of "
@@ -59,7 +68,7 @@ static int view_build(struct pooter_broker *b, uint32_t i,
 		memcpy(view->names[e], ent->name, SHM_NAME_LEN);
 		view->names[e][SHM_NAME_LEN - 1] = '\0';
 		view->payloads[e].emitter = view->names[e];
-		view->payloads[e].data = shm_payload(b, rec, e);
+		view->payloads[e].data = shm_payload(b, rec, (uint32_t)area);
 		view->payloads[e].len = (size_t)len;
 	}
 	view->delivery.round = READ_ONCE(rec->round);

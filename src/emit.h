@@ -17,6 +17,19 @@
 int emit_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 		    bool wait_space, struct round_view *v, bool *decided);
 
+/*
+ * Take the lock with a round open: the one open, or one we open (waiting
+ * out a full ring as wait_space says, else -EAGAIN), and our slot still
+ * ours (-EIDRM).  Returns with the lock held and *v the open round, or an
+ * error without the lock.  prefer: the record to open it in if that one is
+ * free (where the payload was copied already), or -1.
+ */
+int emit_open(struct pooter_emitter *em, bool wait_space, int prefer,
+	      struct round_view *v);
+
+/* Before we emit or take a loan in v: keep the last outcome (lock held). */
+void emit_keep_history(struct pooter_emitter *em, const struct round_view *v);
+
 /* Block until round k, in which we emitted, is decided: its outcome. */
 int emit_wait(struct pooter_emitter *em, uint64_t k, uint64_t deadline_ns);
 

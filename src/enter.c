@@ -28,6 +28,15 @@ int broker_check_handle(struct pooter_broker *b)
  */
 int broker_enter(struct pooter_broker *b, struct round_view *v)
 {
+	uint64_t now;
+
+	return broker_enter_at(b, v, &now);
+}
+
+/* The same, and *nowp the CLOCK_MONOTONIC time read after locking. */
+int broker_enter_at(struct pooter_broker *b, struct round_view *v,
+		    uint64_t *nowp)
+{
 	struct round_view local;
 	int err = broker_check_handle(b);
 
@@ -36,7 +45,8 @@ int broker_enter(struct pooter_broker *b, struct round_view *v)
 	err = broker_lock(b);
 	if (err)
 		return err;
-	err = round_enforce_deadline(b, now_ns(), v ? v : &local);
+	*nowp = now_ns();
+	err = round_enforce_deadline(b, *nowp, v ? v : &local);
 	if (err < 0) {
 		broker_unlock(b);
 		return err;

@@ -16,6 +16,9 @@ int broker_check_handle(struct pooter_broker *b);
  * round as it then stands.  Returns with the lock held, or an error without.
  */
 int broker_enter(struct pooter_broker *b, struct round_view *v);
+/* The same, and *nowp the time read with the lock held (one clock read). */
+int broker_enter_at(struct pooter_broker *b, struct round_view *v,
+		    uint64_t *nowp);
 
 /* For the calls that need no lock: enforce an overdue deadline, if any. */
 int broker_enforce_overdue(struct pooter_broker *b);

@@ -39,6 +39,12 @@ struct pooter_emitter {
 	bool space_armed;   /* one space wait at a time */
 	bool space_retried; /* a dead holder's NOP given once */
 	struct wait_arm_buf space_buf;
+	/* the loan held (pooter_emit_loan()); loan_buf NULL: none */
+	void *loan_buf;
+	size_t loan_len;
+	uint64_t loan_round;
+	uint64_t loan_deadline;
+	uint32_t loan_record;
 	char name[SHM_NAME_LEN];
 };
 

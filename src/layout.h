@@ -16,7 +16,8 @@
  *   | struct shm_consumer [C]     |  one 128-byte slot per consumer
  *   +-----------------------------+ records_off
  *   | record [D]                  |  struct shm_record, shm_entry [E],
- *   |                             |  then E payload areas of `stride`
+ *   |                             |  then E payload areas of `stride`,
+ *   |                             |  area i belonging to emitter slot i
  *   +-----------------------------+ segment_size
  *
  * Every multi-word update of the state goes through the redo journal (see
@@ -31,13 +32,14 @@
 #define POOTER_LAYOUT_H
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "pooter.h"
 
 #define SHM_MAGIC 0x00007265746f6f70ull /* "pooter\0\0", little-endian */
-#define SHM_LAYOUT_VERSION 1u
+#define SHM_LAYOUT_VERSION 2u		/* 2: payload area per emitter slot */
 #define SHM_CACHELINE 64
 #define SHM_NAME_LEN 64	     /* POOTER_NAME_MAX + NUL */
 #define SHM_JOURNAL_MAX 96   /* >= depth + a handful: see consumer_reap() */
@@ -153,7 +155,8 @@ struct shm_round {
 	uint32_t ctl;
 	uint32_t pub;
 	uint32_t space;
-	uint32_t reserved;
+	uint32_t guess; /* the record emitters copy into for the next
+				 round, a hint only: round_guess_word() */
 	uint64_t word;
 	uint64_t outcome;
 	uint64_t record;      /* ring record of the open round */
@@ -190,7 +193,8 @@ struct shm_emitter {
 	uint64_t result;     /* (round << 8) | code, copied for late waiters */
 	char name[SHM_NAME_LEN];
 	uint64_t cpu; /* CPU of its last emit + 1, 0 unknown: a hint only */
-	uint8_t reserved[128 - 104];
+	uint64_t loan_round; /* round it holds a loan in (or 0): see emit.c */
+	uint8_t reserved[128 - 112];
 } __shm_aligned;
 
 struct shm_consumer {
@@ -211,9 +215,14 @@ struct shm_record {
 	uint8_t reserved[64 - 40];
 } __shm_aligned;
 
-/* One emitted payload; its bytes are in payload area `index` of the record. */
+/*
+ * One emitted payload, in commit order; its bytes are in the payload area of
+ * its emitter's slot, which only that slot's owner writes (and only while
+ * no committed entry names it: see emit.c), so the bytes can be copied in
+ * without the lock and the entry committed after.
+ */
 struct shm_entry {
-	uint64_t slot; /* emitter slot that emitted it */
+	uint64_t slot; /* emitter slot that emitted it: its payload area */
 	uint64_t len;
 	char name[SHM_NAME_LEN]; /* copied: the slot may be reused later */
 };
@@ -274,6 +283,26 @@ static inline uint64_t outcome_word_round(uint64_t o)
 static inline uint64_t outcome_word_code(uint64_t o)
 {
 	return o & 0xff;
+}
+
+/*
+ * round.guess: (low 24 bits of the round number << 8) | record index, the
+ * record the first emitter to copy before round k opens guessed for it, so
+ * the others copy into the same one.  A hint, checked before any use.
+ */
+static inline uint32_t round_guess_word(uint64_t number, uint32_t record)
+{
+	return (uint32_t)((number & 0xffffff) << 8) | (record & 0xff);
+}
+
+static inline bool round_guess_for(uint32_t g, uint64_t number)
+{
+	return g >> 8 == (uint32_t)(number & 0xffffff);
+}
+
+static inline uint32_t round_guess_record(uint32_t g)
+{
+	return g & 0xff;
 }
 
 /*

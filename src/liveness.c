@@ -19,7 +19,13 @@
  * start time re-read to prove the pidfd is the token's process), polled with
  * a zero timeout: POLLIN means the process has exited, reaped or not.  Where
  * pidfds are unavailable, /proc/PID/stat alone answers (a zombie is dead).
+ *
+ * The cache also keeps its pidfds in an epoll instance, so that asking
+ * about every member at once (tokens_dead(), at every round's opening) is
+ * one epoll_wait() that finds the exited ones on the ready list, rather
+ * than a poll() that visits every fd: the same readiness, at less cost.
  */
+#include <sys/epoll.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -42,8 +48,11 @@
 struct pidfd_entry {
 	uint64_t token;
 	int fd;
-	unsigned int scan; /* the scan that last handed it out */
-	bool locked;	   /* proven by a liveness lock too */
+	unsigned int scan;  /* the scan that last handed it out */
+	unsigned int asked; /* tokens_dead(): index of the token, this scan */
+	bool locked;	    /* proven by a liveness lock too */
+	bool watched;	    /* in the cache's epoll set */
+	uint32_t gen;	    /* its epoll registration's, with the index */
 };
 
 /*
@@ -58,6 +67,8 @@ struct pidfd_cache {
 	unsigned int next; /* round-robin eviction */
 	unsigned int scan;
 	unsigned int hint; /* where the next lookup starts (see below) */
+	unsigned int last; /* the entry pidfd_get() returned last */
+	int epfd;	   /* every cached pidfd, for tokens_dead(); or -1 */
 	struct pidfd_entry ent[];
 };
 
@@ -267,6 +278,7 @@ struct pidfd_cache *pidfd_cache_new(unsigned int n, int lock_fd)
 	pthread_mutex_init(&c->lock, NULL);
 	c->lock_fd = lock_fd;
 	c->n = n;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	for (unsigned int i = 0; i < n; i++)
 		c->ent[i].fd = -1;
 	return c;
@@ -279,8 +291,22 @@ void pidfd_cache_free(struct pidfd_cache *c)
 	for (unsigned int i = 0; i < c->n; i++)
 		if (c->ent[i].fd >= 0)
 			close(c->ent[i].fd);
+	if (c->epfd >= 0)
+		close(c->epfd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+/*
+ * Out of the epoll set, explicitly: a close would not do it while io_uring
+ * still holds the file (a waiter's death watch), and the registration's
+ * readiness would then be taken for the entry's next process.
+ */
+static void pidfd_unwatch(struct pidfd_cache *c, struct pidfd_entry *e)
+{
+	if (e->watched && e->fd >= 0)
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, e->fd, NULL);
+	e->watched = false;
 }
 
 /*
@@ -313,6 +339,7 @@ int pidfd_get(struct pidfd_cache *c, uint64_t token, uint64_t byte)
 			}
 			hit->scan = c->scan;
 			c->hint = j + 1;
+			c->last = j;
 			return hit->fd;
 		}
 	}
@@ -350,12 +377,23 @@ int pidfd_get(struct pidfd_cache *c, uint64_t token, uint64_t byte)
 		if (e->fd < 0 || e->scan != c->scan)
 			break;
 	}
+	pidfd_unwatch(c, e);
 	if (e->fd >= 0)
 		close(e->fd);
 	e->token = token;
 	e->fd = fd;
 	e->scan = c->scan;
 	e->locked = byte && c->lock_fd >= 0;
+	e->watched = false;
+	c->last = (unsigned int)(e - c->ent);
+	if (c->epfd >= 0) {
+		struct epoll_event ev = {
+			.events = EPOLLIN,
+			.data.u64 = ((uint64_t)++e->gen << 32) | c->last,
+		};
+
+		e->watched = epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) == 0;
+	}
 	return fd;
 }
 
@@ -397,10 +435,58 @@ void pidfd_scan_begin(struct pidfd_cache *c)
 	c->scan++;
 }
 
+/* An entry whose process exited, nobody asked about: out of the cache. */
+static void pidfd_forget(struct pidfd_cache *c, unsigned int j)
+{
+	struct pidfd_entry *e = &c->ent[j];
+
+	if (e->fd < 0)
+		return;
+	pidfd_unwatch(c, e);
+	close(e->fd);
+	e->fd = -1;
+	e->token = 0;
+}
+
+/*
+ * The asked entries whose processes exited, from the epoll set's ready
+ * list: false if epoll cannot say (the caller polls instead).  Ready
+ * entries nobody asked about are dead members already reaped, or processes
+ * that left: forgotten, so they do not stay on the ready list.
+ */
+static bool epoll_dead(struct pidfd_cache *c, bool *dead)
+{
+	struct epoll_event ev[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX + 1];
+	unsigned int max = c->n < sizeof(ev) / sizeof(ev[0]) ?
+				   c->n :
+				   sizeof(ev) / sizeof(ev[0]);
+	int got = epoll_wait(c->epfd, ev, (int)max, 0);
+
+	if (got < 0)
+		return false;
+	for (int k = 0; k < got; k++) {
+		unsigned int j = (uint32_t)ev[k].data.u64;
+		struct pidfd_entry *e;
+
+		if (j >= c->n)
+			continue;
+		e = &c->ent[j];
+		if (e->fd < 0 || !e->watched ||
+		    e->gen != (uint32_t)(ev[k].data.u64 >> 32))
+			continue; /* an older registration's: not this fd's */
+		if (e->scan == c->scan)
+			dead[e->asked] = true;
+		else
+			pidfd_forget(c, j);
+	}
+	return true;
+}
+
 /*
  * Mark dead[i] for each of the n tokens whose process is gone, with one
- * poll() over their cached pidfds rather than one call each: the opening of
- * every round asks this of every member.  Returns how many are dead.
+ * epoll_wait() (or one poll()) over their cached pidfds rather than one
+ * call each: the opening of every round asks this of every member.
+ * Returns how many are dead.
  */
 unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
 			 const uint64_t *bytes, unsigned int n, bool *dead)
@@ -409,6 +495,7 @@ unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
 	unsigned int idx[POOTER_EMITTERS_MAX + POOTER_CONSUMERS_MAX];
 	unsigned int npoll = 0, ndead = 0;
 	uint64_t self = self_token();
+	bool watched = c->epfd >= 0;
 
 	pthread_mutex_lock(&c->lock);
 	pidfd_scan_begin(c);
@@ -426,12 +513,16 @@ unsigned int tokens_dead(struct pidfd_cache *c, const uint64_t *tokens,
 			dead[i] = !token_alive_proc(tokens[i]) ||
 				  lock_refutes(c, bytes[i]);
 		} else {
+			c->ent[c->last].asked = i;
+			watched = watched && c->ent[c->last].watched;
 			pfd[npoll].fd = fd;
 			pfd[npoll].events = POLLIN;
 			pfd[npoll].revents = 0;
 			idx[npoll++] = i;
 		}
 	}
+	if (npoll && watched && epoll_dead(c, dead))
+		npoll = 0;
 	if (npoll && poll(pfd, npoll, 0) < 0) {
 		for (unsigned int j = 0; j < npoll; j++)
 			dead[idx[j]] = !token_alive_proc(tokens[idx[j]]) ||

@@ -118,9 +118,11 @@ int members_reap_dead(struct pooter_broker *b, bool emitters, bool consumers)
  * dead one is reaped on the way), else the first free slot, or -ENOSPC.
  * Lock held.
  */
-static int slot_scan(struct pooter_broker *b, bool emitter, const char *name)
+static int slot_scan(struct pooter_broker *b, bool emitter, const char *name,
+		     unsigned int *busy)
 {
 	uint32_t n = emitter ? b->max_emitters : b->max_consumers;
+	uint64_t word = READ_ONCE(b->st->round.word);
 	int free_slot = -ENOSPC;
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -146,6 +148,18 @@ static int slot_scan(struct pooter_broker *b, bool emitter, const char *name)
 				consumer_reap(b, i);
 			tok = 0;
 		}
+		/*
+		 * A free emitter slot whose last owner emitted in the open
+		 * round: that entry names the slot's payload area, which the
+		 * next owner writes without the lock.  Not before the round
+		 * is over.
+		 */
+		if (!tok && emitter && round_word_open(word) &&
+		    READ_ONCE(shm_emitter(b, i)->emit_round) ==
+			    round_word_number(word)) {
+			(*busy)++;
+			continue;
+		}
 		if (!tok && free_slot < 0)
 			free_slot = (int)i;
 	}
@@ -155,13 +169,24 @@ static int slot_scan(struct pooter_broker *b, bool emitter, const char *name)
 /* Names are unique among a broker's members, emitters and consumers alike. */
 int slot_find(struct pooter_broker *b, bool emitter, const char *name)
 {
-	int slot = slot_scan(b, !emitter, name);
+	unsigned int busy = 0;
+	int slot = slot_scan(b, !emitter, name, &busy);
 
 	if (slot == -EEXIST)
 		return slot;
-	slot = slot_scan(b, emitter, name);
-	if (slot == -ENOSPC && members_reap_dead(b, emitter, !emitter))
-		slot = slot_scan(b, emitter, name);
+	busy = 0;
+	slot = slot_scan(b, emitter, name, &busy);
+	if (slot == -ENOSPC && members_reap_dead(b, emitter, !emitter)) {
+		busy = 0;
+		slot = slot_scan(b, emitter, name, &busy);
+	}
+	if (slot == -ENOSPC && busy)
+		return set_error(-EBUSY,
+				 "broker %s: the free emitter slots' payloads "
+				 "are in round %llu, still open",
+				 b->name,
+				 (unsigned long long)round_word_number(
+					 READ_ONCE(b->st->round.word)));
 	if (slot == -ENOSPC)
 		return set_error(-ENOSPC,
 				 "broker %s: all %u %s slots are taken",
@@ -223,6 +248,7 @@ int emitter_claim(struct pooter_broker *b, uint32_t slot, const char *name,
 	WRITE_ONCE(e->part_round, 0);
 	WRITE_ONCE(e->emit_round, 0);
 	WRITE_ONCE(e->result, 0);
+	WRITE_ONCE(e->loan_round, 0);
 	err = member_live_lock(b, true, slot);
 	if (err)
 		return err;

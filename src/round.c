@@ -182,20 +182,27 @@ int round_enforce_deadline(struct pooter_broker *b, uint64_t now,
 }
 
 /*
- * The index of a free ring record, -ENOENT when every one is held, -EPROTO
- * for a record state outside the enum.  Lock held.  A record is free once
- * no *joined* consumer has yet to release it (record_is_free()).
+ * The first free ring record, -ENOENT when every one is held, or -EPROTO
+ * (with *badp the state) for a state outside the enum.  Safe without the
+ * lock: every load is of one word, and a record is free once no *joined*
+ * consumer has yet to release it (record_is_free()).
  */
-int record_find_free(struct pooter_broker *b)
+static int record_scan_free(struct pooter_broker *b, uint64_t *badp)
 {
 	uint64_t joined = consumers_joined(b);
 
 	for (uint32_t i = 0; i < b->depth; i++) {
 		struct shm_record *c = shm_record(b, i);
-		uint64_t state = READ_ONCE(c->state);
+		/*
+		 * acquire: pairs with the journal's release of the state (a
+		 * record's other words are written before it).
+		 */
+		uint64_t state = load_acquire(&c->state);
 
-		if (!record_state_valid(state))
-			return segment_corrupt(b, "record state", state);
+		if (!record_state_valid(state)) {
+			*badp = state;
+			return -EPROTO;
+		}
 		/*
 		 * acquire: pairs with the SEQ_CST clear in pooter_release(),
 		 * so what the consumer read of the record came before.
@@ -206,12 +213,66 @@ int record_find_free(struct pooter_broker *b)
 	return -ENOENT;
 }
 
+/* The index of a free ring record (see round.h).  Lock held. */
+int record_find_free(struct pooter_broker *b)
+{
+	uint64_t bad = 0;
+	int i = record_scan_free(b, &bad);
+
+	if (i == -EPROTO)
+		return segment_corrupt(b, "record state", bad);
+	return i;
+}
+
+/* Is record i free now, read without the lock (as record_scan_free())? */
+static bool record_free_now(struct pooter_broker *b, uint32_t i)
+{
+	struct shm_record *c = shm_record(b, i);
+
+	/* acquire: as in record_scan_free() */
+	return i < b->depth &&
+	       record_is_free(load_acquire(&c->state),
+			      load_acquire(&c->pending), consumers_joined(b));
+}
+
+/*
+ * The record to copy into for round k, not open yet, read without the lock,
+ * or -1: a guess for emitters to copy into before they lock (emit.c says
+ * why that is safe), which round_open() then prefers.  The first emitter to
+ * guess for k publishes its guess in round.guess and the others take it
+ * while it is free, so all copy into the record that opens: each guessing
+ * the first free record alone, two emitters disagreed whenever a consumer
+ * released a record between their guesses, and one copied twice.
+ * round.guess is a hint (relaxed: it pairs with nothing), checked for
+ * freeness here like any guess.
+ */
+int record_predict(struct pooter_broker *b, uint64_t k)
+{
+	uint32_t *hint = &b->st->round.guess;
+	uint32_t g = __atomic_load_n(hint, __ATOMIC_RELAXED);
+	uint64_t bad;
+	int i;
+
+	if (round_guess_for(g, k) && record_free_now(b, round_guess_record(g)))
+		return (int)round_guess_record(g);
+	i = record_scan_free(b, &bad);
+	if (i < 0)
+		return -1;
+	if (!__atomic_compare_exchange_n(
+		    hint, &g, round_guess_word(k, (uint32_t)i), false,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
+	    round_guess_for(g, k) && record_free_now(b, round_guess_record(g)))
+		return (int)round_guess_record(g); /* another's, just now */
+	return i;
+}
+
 /*
  * Open round v->number + 1: reap the dead, claim a free record, make every
  * registered emitter a participant.  Lock held; v is the closed round and
  * becomes the open one.  -EAGAIN when every record is held.
  */
-int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now)
+int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now,
+	       int prefer)
 {
 	struct shm_round *r = &b->st->round;
 	struct shm_stats *s = &b->st->stats;
@@ -220,7 +281,18 @@ int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now)
 	int rec;
 	struct shm_record *record;
 
-	rec = record_find_free(b);
+	/*
+	 * The record an emitter copied its payload into already, if it is
+	 * still free: any free record does, and that one saves a copy.
+	 */
+	if (prefer >= 0 && (uint32_t)prefer < b->depth &&
+	    record_is_free(
+		    READ_ONCE(shm_record(b, (uint32_t)prefer)->state),
+		    load_acquire(&shm_record(b, (uint32_t)prefer)->pending),
+		    consumers_joined(b)))
+		rec = prefer;
+	else
+		rec = record_find_free(b);
 	if (rec < 0)
 		return rec == -ENOENT ? -EAGAIN : rec;
 
@@ -239,7 +311,14 @@ int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now)
 
 		if (!READ_ONCE(e->owner))
 			continue;
-		if (READ_ONCE(e->emit_round) == k - 1 &&
+		/*
+		 * The emitters of k-1, and those that held a loan in it (a
+		 * commit after k-1 was decided without them returns its
+		 * outcome): their next emit saved any older outcome they may
+		 * still need in their handle first (emit_contribute()).
+		 */
+		if ((READ_ONCE(e->emit_round) == k - 1 ||
+		     READ_ONCE(e->loan_round) == k - 1) &&
 		    outcome_word_round(last) == k - 1)
 			store_release(&e->result, last);
 		WRITE_ONCE(e->part_round, k);
@@ -293,18 +372,13 @@ int round_result(struct pooter_broker *b, uint32_t slot, uint64_t k)
 }
 
 /*
- * Add the emit of the emitter in slot to the open round *v (see round.h).
- * Lock held.
+ * May the emitter in slot emit in the open round *v now?  -EBUSY if it is
+ * no participant, -EALREADY if it emitted already.  Lock held.
  */
-int round_emit(struct pooter_broker *b, uint32_t slot, const char *name,
-	       const void *payload, size_t len, struct round_view *v,
-	       bool *decidedp)
+int round_may_emit(struct pooter_broker *b, uint32_t slot, const char *name,
+		   const struct round_view *v)
 {
 	struct shm_emitter *e = shm_emitter(b, slot);
-	struct shm_record *rec;
-	struct shm_entry *ent;
-	struct decision d;
-	bool decided;
 
 	if (READ_ONCE(e->part_round) != v->number)
 		return set_error(-EBUSY,
@@ -320,16 +394,36 @@ int round_emit(struct pooter_broker *b, uint32_t slot, const char *name,
 	if (v->nemitted >= v->nparts)
 		return segment_corrupt(b, "open round's emit count",
 				       v->nemitted);
+	return 0;
+}
+
+/*
+ * Commit the emit of the emitter in slot to the open round *v (see
+ * round.h): its len bytes are in its payload area of the round's record
+ * already, written without the lock.  Lock held.
+ */
+int round_emit(struct pooter_broker *b, uint32_t slot, const char *name,
+	       size_t len, struct round_view *v, bool *decidedp)
+{
+	struct shm_emitter *e = shm_emitter(b, slot);
+	struct shm_record *rec;
+	struct shm_entry *ent;
+	struct decision d;
+	bool decided;
+	int err;
+
+	err = round_may_emit(b, slot, name, v);
+	if (err)
+		return err;
 
 	/*
 	 * Entry v->nemitted is past the committed ones: nobody reads it until
-	 * the commit below counts it, so a death while copying leaves only
-	 * bytes nobody will read.
+	 * the commit below counts it, so a death here leaves only bytes
+	 * nobody will read.  The payload is already in our slot's area,
+	 * which no committed entry names yet.
 	 */
 	rec = shm_record(b, v->record);
 	ent = shm_entry(b, rec, v->nemitted);
-	if (len)
-		memcpy(shm_payload(b, rec, v->nemitted), payload, len);
 	WRITE_ONCE(ent->slot, slot);
 	/* a hint for the waiters' plans, +1 so 0 says "unknown" */
 	WRITE_ONCE(e->cpu, (uint64_t)(sched_getcpu() + 1));

@@ -29,22 +29,34 @@ static inline int round_load(struct pooter_broker *b, struct round_view *v)
 }
 /* A free ring record's index, -ENOENT when all are held, or -EPROTO. */
 int record_find_free(struct pooter_broker *b);
+/* The record to copy into for round k, not yet open, no lock, or -1. */
+int record_predict(struct pooter_broker *b, uint64_t k);
 
 /*
  * Open round v->number + 1 in a free record, every registered emitter a
  * participant.  Lock held; the dead reaped first by the caller.  v becomes
- * the open round.  -EAGAIN when every record is held.
+ * the open round.  -EAGAIN when every record is held.  prefer: a record to
+ * claim if it is free (one an emitter copied into already), or -1.
  */
-int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now);
+int round_open(struct pooter_broker *b, struct round_view *v, uint64_t now,
+	       int prefer);
 
 /*
- * Add the emit of the emitter in slot (named name) to the open round v:
- * payload copied into its entry, the entry committed, the round resolved if
- * it was the last.  Lock held, and still held after.  *decided: resolved.
+ * May the emitter in slot (named name) emit in the open round v now?
+ * -EBUSY (no participant), -EALREADY (emitted already).  Lock held.
+ */
+int round_may_emit(struct pooter_broker *b, uint32_t slot, const char *name,
+		   const struct round_view *v);
+
+/*
+ * Commit the emit of the emitter in slot to the open round v: its len
+ * payload bytes are in its area of the round's record already (copied
+ * without the lock, see emit.c); the entry is written and counted, and the
+ * round resolved if it was the last.  Lock held, and still held after.
+ * *decided: resolved.
  */
 int round_emit(struct pooter_broker *b, uint32_t slot, const char *name,
-	       const void *payload, size_t len, struct round_view *v,
-	       bool *decided);
+	       size_t len, struct round_view *v, bool *decided);
 
 void round_decide(struct pooter_broker *b, const struct round_view *v,
 		  enum shm_outcome code);

@@ -42,6 +42,9 @@ const struct backend_ops shm_backend = {
 
 	.contribute = shm_contribute,
 	.outcome_wait = shm_outcome_wait,
+	.emit_loan = shm_emit_loan,
+	.emit_commit = shm_emit_commit,
+	.emit_abort = shm_emit_abort,
 	.consume = shm_consume,
 	.release = shm_release,
 

@@ -53,6 +53,13 @@ int shm_release(struct pooter_consumer *c, const struct pooter_delivery *d);
 /* emit.c */
 int shm_round_cancel(struct pooter_broker *b);
 
+/* loan.c */
+int shm_emit_loan(struct pooter_emitter *em, size_t len, unsigned int flags,
+		  void **bufp);
+int shm_emit_commit(struct pooter_emitter *em, const void *buf, size_t len,
+		    struct pooter_ticket *t);
+int shm_emit_abort(struct pooter_emitter *em, const void *buf);
+
 /* inspect.c */
 int shm_broker_stat(struct pooter_broker *b, struct pooter_broker_stat *st);
 int shm_broker_foreach_member(struct pooter_broker *b,

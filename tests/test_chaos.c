@@ -17,6 +17,12 @@
  *     never killed saw every round an emitter saw resolve after it joined;
  *   - counters add up: opened = resolved + cancelled (by reason) + open;
  *   - the broker then serves a clean round.
+ * A third of the emits go through loans (pooter_emit_loan(), filled in
+ * place, committed as a ticket), so deaths land inside those too.
+ *
+ * test_kill_in_copy kills an emitter at each point of the payload copy,
+ * which runs with no lock held, and checks that the emit never happened:
+ * the round is cancelled with EOWNERDEAD and nothing of it is delivered.
  *
  * CHAOS_TRIALS sets the number of trials (default 40); CHAOS_SEED the seed.
  */
@@ -44,13 +50,10 @@
 extern void pooter_test_point(const char *name) __attribute__((weak));
 
 static const char *const kill_points[] = {
-	"locked",
-	"txn-committed",
-	"journal-apply",
-	"emit-copied",
-	"round-opened",
-	"emitter-joined",
-	"emitter-remove-decided",
+	"locked",	   "txn-committed",   "journal-apply",
+	"emit-copied",	   "emit-copy-begin", "emit-copy-half",
+	"emit-copy-done",  "loan-taken",      "loan-commit-locked",
+	"round-opened",	   "emitter-joined",  "emitter-remove-decided",
 	"release-cleared",
 };
 
@@ -158,7 +161,21 @@ static int emitter_main(void *argp)
 			p->fill[j] = (uint8_t)rand();
 		p->sum = checksum(p);
 
-		err = pooter_emit_submit(e, p, sizeof(*p) + p->fill_len, &t);
+		if (i % 3 == 1) {
+			void *loan;
+
+			/* in place: the same bytes, written into the loan */
+			err = pooter_emit_loan(e, PAYLOAD_MAX,
+					       POOTER_LOAN_NOWAIT, &loan);
+			if (err == 0) {
+				memcpy(loan, p, sizeof(*p) + p->fill_len);
+				err = pooter_emit_commit_submit(
+					e, loan, sizeof(*p) + p->fill_len, &t);
+			}
+		} else {
+			err = pooter_emit_submit(e, p, sizeof(*p) + p->fill_len,
+						 &t);
+		}
 		if (err == 0) {
 			err = pooter_ticket_wait(&t);
 			l->ticket = 1;
@@ -539,9 +556,99 @@ static void test_chaos(void **state)
 	munmap(shm, sizeof(*shm));
 }
 
+/* --- a death in the middle of the copy, at each point ------------------ */
+
+#define COPY_LEN 65536
+
+static const char *copy_kill_at;
+static struct h_pipe copy_joined;
+static struct h_gate copy_go;
+
+/*
+ * Emitter "victim": once round 1 is open, emits COPY_LEN bytes into it, and
+ * dies at copy_kill_at.
+ */
+static int copy_victim_main(void *arg)
+{
+	unsigned char *buf = malloc(COPY_LEN);
+	struct pooter_broker *b;
+	struct pooter_emitter *e;
+
+	(void)arg;
+	C_CHECK(buf);
+	memset(buf, 0xee, COPY_LEN);
+	setenv("POOTER_KILL_AT", copy_kill_at, 1);
+	C_EQ(pooter_broker_open(broker_name, &b), 0);
+	C_EQ(pooter_emitter_join(b, "victim", 0, &e), 0);
+	C_EQ(h_write(copy_joined.wr, "j", 1), 0);
+	h_gate_wait(&copy_go);
+	pooter_emit(e, buf, COPY_LEN, NULL);
+	return 1; /* it should have died at the kill point */
+}
+
+static void test_kill_in_copy(void **state)
+{
+	static const char *const points[] = { "emit-copy-begin",
+					      "emit-copy-half",
+					      "emit-copy-done" };
+	POOTER_OPTS(pooter_broker_attr, attr, .max_emitters = 2,
+		    .max_payload = COPY_LEN, .timeout_ms = 10000);
+
+	if (pooter_test_point == NULL) {
+		skip(); /* needs -DPOOTER_TEST_HOOKS=ON */
+		return;
+	}
+	for (unsigned int i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		const struct pooter_delivery *d;
+		struct pooter_broker_stat st;
+		struct pooter_consumer *c;
+		struct pooter_emitter *e;
+		struct pooter_broker *b;
+		struct pooter_ticket t;
+		int status;
+		char byte;
+		pid_t pid;
+
+		b = h_create(broker_name, &attr);
+		assert_int_equal(pooter_consumer_join(b, "c", 0, &c), 0);
+		assert_int_equal(pooter_emitter_join(b, "a", 0, &e), 0);
+		h_pipe_init(&copy_joined);
+		h_gate_init(&copy_go);
+		copy_kill_at = points[i];
+		pid = h_spawn(copy_victim_main, NULL);
+		assert_int_equal(h_read(copy_joined.rd, &byte, 1, H_LONG_MS),
+				 0);
+		/* "a" opens round 1, so the victim copies into its record */
+		assert_int_equal(pooter_emit_submit(e, "a", 2, &t), 0);
+		assert_int_equal(t.round, 1);
+		h_gate_open(&copy_go);
+		status = h_wait(pid, H_LONG_MS);
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		assert_int_equal(pooter_ticket_wait(&t), -EOWNERDEAD);
+		assert_int_equal(pooter_consume(c, 0, &d), -ETIMEDOUT);
+		h_stat(b, &st);
+		assert_int_equal(st.rounds_ownerdead, 1);
+		assert_int_equal(st.emits, 1);
+		/* the broker goes on, whole */
+		assert_int_equal(pooter_emit(e, "a2", 3, NULL), 0);
+		assert_int_equal(pooter_consume(c, 0, &d), 0);
+		assert_int_equal(d->round, 2);
+		assert_int_equal(d->count, 1);
+		assert_string_equal(d->payloads[0].data, "a2");
+		assert_int_equal(pooter_release(c, d), 0);
+		pooter_emitter_leave(e);
+		pooter_consumer_leave(c);
+		h_pipe_close(&copy_joined);
+		h_gate_close(&copy_go);
+		h_close(b);
+		assert_int_equal(pooter_broker_unlink(broker_name), 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_kill_in_copy, h_teardown),
 		cmocka_unit_test_teardown(test_chaos, h_teardown),
 	};
 

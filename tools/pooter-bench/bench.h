@@ -143,6 +143,17 @@ struct pooter_params {
 	unsigned int emitters, consumers, payload, depth, timeout_ms;
 	uint64_t rounds;
 	unsigned int watchdog_s;
+	bool loan; /* emit through loans: fill in place, no copy */
+};
+
+/* memcpy bandwidth: procs processes copying P-byte blocks at once */
+struct memcpy_result {
+	bool ok;
+	char err[256];
+	unsigned int procs, payload;
+	uint64_t copies; /* per process */
+	double mb_s;	 /* all processes together, 10^6 bytes/s */
+	double background_pct;
 };
 
 /*
@@ -162,6 +173,13 @@ void run_barrier(unsigned int procs, uint64_t rounds, unsigned int watchdog_s,
  */
 void run_switch_floor(unsigned int procs, uint64_t rounds,
 		      unsigned int watchdog_s, struct run_result *res);
+/*
+ * procs processes, each copying payload bytes from one buffer into two
+ * blocks in turn (one if depth is 1), as an emitter copies into the
+ * broker's records while its consumers keep up.
+ */
+void run_memcpy(unsigned int procs, unsigned int payload, unsigned int depth,
+		unsigned int watchdog_s, struct memcpy_result *res);
 void run_futex_pingpong(uint64_t iters, unsigned int watchdog_s,
 			struct pingpong_result *res);
 void run_spin_pingpong(uint64_t iters, unsigned int watchdog_s,

@@ -5,13 +5,18 @@
  * processes taking turns at the CPUs with sched_yield()?
  *
  *   pooter-bench [-E N] [-C N] [-R ROUNDS] [-P BYTES] [--sweep-emitters LIST]
- *                [--sweep-consumers LIST] [--json] [--no-baselines] ...
+ *                [--sweep-consumers LIST] [--sweep-payload LIST] [--loan]
+ *                [--json] [--no-baselines] ...
  *
  * For every configuration (E emitters, C consumers) it runs pooter and the
  * barrier and switch-floor baselines with E + C processes; the two
  * ping-pongs (2 processes) run once.  It prints a table, or with --json one
  * JSON document whose configurations each carry ratio_vs_barrier and
- * rounds_in_switches.  The exit status is 0 only if
+ * rounds_in_switches.  Every configuration also says how many MB/s of
+ * payload reached each consumer (payload_mb_s), next to a memcpy baseline
+ * of the same block size on all CPUs measured in the same run (memcpy_mb_s,
+ * ratio_vs_memcpy; on 1 CPU too); with --loan the emitters also run through
+ * loans, filling the payload in place.  The exit status is 0 only if
  * every run did what it should (every emit returned 0 in the right round,
  * every consumer got every round, the broker counted R resolved rounds).
  *
@@ -39,8 +44,10 @@
 struct opts {
 	unsigned int emitters[LIST_MAX], n_emitters;
 	unsigned int consumers[LIST_MAX], n_consumers;
+	unsigned int payloads[LIST_MAX], n_payloads;
 	uint64_t rounds;
 	unsigned int payload, depth, timeout_ms, repeat, watchdog_s;
+	bool loan;
 	uint64_t pp_iters;
 	int max_background;   /* retake runs busier than this %; -1: never */
 	unsigned int retakes; /* runs retaken for it */
@@ -52,8 +59,11 @@ struct opts {
 #define RETAKE_PAUSE_S 5
 
 struct config {
-	unsigned int emitters, consumers;
+	unsigned int emitters, consumers, payload;
+	unsigned int payload_idx; /* into the memcpy baselines */
 	struct run_result pooter, barrier;
+	struct run_result loan; /* --loan: the same, through loans */
+	bool have_loan;
 	struct run_result sw; /* switch floor: its rounds are yields */
 	bool have_barrier, have_sw;
 	bool sw_no_switch; /* E + C <= usable CPUs: a yield switches nothing */
@@ -77,6 +87,9 @@ static const char usage_text[] =
 	"  -t, --timeout MS           round timeout (default 10000)\n"
 	"      --sweep-emitters LIST  e.g. 1,2,4,8,16,32,64 (replaces -E)\n"
 	"      --sweep-consumers LIST e.g. 1,2 (replaces -C)\n"
+	"      --sweep-payload LIST   e.g. 64,4096,65536,1048576 (replaces -P)\n"
+	"      --loan                 also run every configuration through loans\n"
+	"                             (the payload written in place, no copy)\n"
 	"      --repeat N             run each measurement N times, report the\n"
 	"                             median by rate (default 1)\n"
 	"      --pingpong-iters N     round trips per ping-pong (default 100000)\n"
@@ -158,6 +171,8 @@ enum {
 	OPT_NO_BASELINES,
 	OPT_WATCHDOG,
 	OPT_MAX_BACKGROUND,
+	OPT_SWEEP_P,
+	OPT_LOAN,
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -171,6 +186,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "sweep-emitters", required_argument, NULL, OPT_SWEEP_E },
 		{ "sweep-consumers", required_argument, NULL, OPT_SWEEP_C },
+		{ "sweep-payload", required_argument, NULL, OPT_SWEEP_P },
+		{ "loan", no_argument, NULL, OPT_LOAN },
 		{ "repeat", required_argument, NULL, OPT_REPEAT },
 		{ "pingpong-iters", required_argument, NULL, OPT_PP_ITERS },
 		{ "no-baselines", no_argument, NULL, OPT_NO_BASELINES },
@@ -191,6 +208,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->n_consumers = 1;
 	o->rounds = 10000;
 	o->payload = 64;
+	o->payloads[0] = 64;
+	o->n_payloads = 1;
 	o->depth = 16;
 	o->timeout_ms = 10000;
 	o->repeat = 1;
@@ -230,6 +249,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return usage_error("bad payload size '%s' "
 						   "(0..%u)",
 						   optarg, POOTER_PAYLOAD_MAX);
+			o->payloads[0] = o->payload;
+			o->n_payloads = 1;
+			break;
+		case OPT_SWEEP_P:
+			if (!parse_list(optarg, 0, POOTER_PAYLOAD_MAX,
+					o->payloads, &o->n_payloads))
+				return usage_error("bad payload list '%s'",
+						   optarg);
+			o->payload = o->payloads[0];
+			break;
+		case OPT_LOAN:
+			o->loan = true;
 			break;
 		case 'd':
 			if (!parse_uint(optarg, 1, POOTER_DEPTH_MAX, &o->depth))
@@ -451,15 +482,44 @@ static double ratio(double a, double b)
 	return b > 0 && a > 0 ? a / b : NAN;
 }
 
-/* Time per round of the E=2 run with the same consumers, or NAN. */
-static double e2_ns_per_round(const struct config *cfg, unsigned int n,
-			      unsigned int consumers)
+/* Time per round of the E=e run with c's consumers and payload, or NAN. */
+static double e_ns_per_round(const struct config *cfg, unsigned int n,
+			     const struct config *c, unsigned int e, bool loan)
 {
-	for (unsigned int i = 0; i < n; i++)
-		if (cfg[i].emitters == 2 && cfg[i].consumers == consumers &&
-		    cfg[i].pooter.ok)
-			return cfg[i].pooter.ns_per_round;
+	for (unsigned int i = 0; i < n; i++) {
+		const struct run_result *r = loan ? &cfg[i].loan :
+						    &cfg[i].pooter;
+
+		if (cfg[i].emitters == e && cfg[i].consumers == c->consumers &&
+		    cfg[i].payload == c->payload && r->ok &&
+		    (!loan || cfg[i].have_loan))
+			return r->ns_per_round;
+	}
 	return NAN;
+}
+
+static double e2_ns_per_round(const struct config *cfg, unsigned int n,
+			      const struct config *c)
+{
+	return e_ns_per_round(cfg, n, c, 2, false);
+}
+
+/* MB/s of payload each consumer got: every round brings E payloads. */
+static double payload_mb_s(const struct config *c, const struct run_result *r)
+{
+	if (!r->ok || !c->consumers)
+		return NAN;
+	return r->rounds_per_s * c->emitters * (double)c->payload / 1e6;
+}
+
+/* The memcpy baselines of each payload size: on 1 CPU, and on all. */
+static struct memcpy_result memcpy_one[LIST_MAX], memcpy_all[LIST_MAX];
+
+static double memcpy_mb_s(const struct config *c)
+{
+	const struct memcpy_result *m = &memcpy_all[c->payload_idx];
+
+	return m->ok ? m->mb_s : NAN;
 }
 
 /*
@@ -513,16 +573,75 @@ static void fmt_bg(char *buf, size_t len, double pct)
 		snprintf(buf, len, "%.0f", pct);
 }
 
-static void print_row(const struct config *c, const struct run_result *r)
+static void print_row(const struct config *c, const struct run_result *r,
+		      bool payload)
 {
 	char bg[16];
 
 	fmt_bg(bg, sizeof(bg), r->background_pct);
-	printf("%4u %3u %12.0f %10.2f %9.2f %9.2f %9.2f %11.2f %8.2f %5s\n",
+	printf("%4u %3u %12.0f %10.2f %9.2f %9.2f %9.2f %11.2f %8.2f %5s",
 	       c->emitters, c->consumers, r->rounds_per_s,
 	       r->ns_per_round / 1e3, r->lat.p50_ns / 1e3, r->lat.p99_ns / 1e3,
 	       r->lat.p999_ns / 1e3, r->cpu_ns_per_round / 1e3,
 	       r->vcsw_per_round, bg);
+	if (payload)
+		printf(" %8u", c->payload);
+	printf("\n");
+}
+
+/*
+ * Payload bandwidth: MB/s each consumer got, next to the memcpy baselines
+ * of that block size, and time per round against E=1 (the copies of
+ * several emitters run in parallel, so ideally it stays 1).
+ */
+static void print_payload_table(const struct opts *o, const struct config *cfg,
+				unsigned int n)
+{
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32];
+
+	printf("payload: MB/s (10^6 bytes) of payload delivered to each "
+	       "consumer; memcpy: the same block size copied by 1 process and "
+	       "by one per CPU at once\n");
+	printf("%4s %3s %8s %11s %9s %8s %11s %9s %9s %11s %11s\n", "E", "C",
+	       "P", "copy MB/s", "x memcpy", "t/t(E=1)",
+	       o->loan ? "loan MB/s" : "", o->loan ? "x memcpy" : "",
+	       o->loan ? "loan/copy" : "", "memcpy 1", "memcpy all");
+	for (unsigned int i = 0; i < n; i++) {
+		const struct config *x = &cfg[i];
+		const struct memcpy_result *m1 = &memcpy_one[x->payload_idx];
+		double e1 = e_ns_per_round(cfg, n, x, 1, false);
+
+		fmt_num(a, sizeof(a), payload_mb_s(x, &x->pooter), "%.0f");
+		fmt_num(b, sizeof(b),
+			ratio(payload_mb_s(x, &x->pooter), memcpy_mb_s(x)),
+			"%.2f");
+		fmt_num(c, sizeof(c),
+			x->pooter.ok && x->emitters > 1 ?
+				ratio(x->pooter.ns_per_round, e1) :
+				NAN,
+			"%.2f");
+		fmt_num(d, sizeof(d),
+			x->have_loan ? payload_mb_s(x, &x->loan) : NAN, "%.0f");
+		fmt_num(e, sizeof(e),
+			x->have_loan ? ratio(payload_mb_s(x, &x->loan),
+					     memcpy_mb_s(x)) :
+				       NAN,
+			"%.2f");
+		fmt_num(f, sizeof(f),
+			x->have_loan && x->loan.ok && x->pooter.ok ?
+				ratio(x->loan.rounds_per_s,
+				      x->pooter.rounds_per_s) :
+				NAN,
+			"%.2f");
+		fmt_num(g, sizeof(g), m1->ok ? m1->mb_s : NAN, "%.0f");
+		fmt_num(h, sizeof(h), memcpy_mb_s(x), "%.0f");
+		printf("%4u %3u %8u %11s %9s %8s %11s %9s %9s %11s %11s\n",
+		       x->emitters, x->consumers, x->payload, a, b, c,
+		       o->loan ? d : "", o->loan ? e : "", o->loan ? f : "", g,
+		       h);
+	}
+	printf("x memcpy: payload MB/s over the all-CPU memcpy's.  "
+	       "loan/copy: rounds/s through loans over rounds/s copying.\n\n");
 }
 
 static void print_table(const struct opts *o, const struct utsname *u,
@@ -572,36 +691,47 @@ static void print_table(const struct opts *o, const struct utsname *u,
 		printf("\n");
 	}
 
-	printf("pooter: E emitters + C consumers, one broker\n");
-	printf("%4s %3s %12s %10s %9s %9s %9s %11s %8s %5s\n", "E", "C",
-	       "rounds/s", "us/round", "emit p50", "p99", "p99.9", "CPU us/rnd",
-	       "csw/rnd", "bg%");
-	for (unsigned int i = 0; i < n; i++) {
-		const struct run_result *r = &cfg[i].pooter;
+	for (int loan = 0; loan <= (int)o->loan; loan++) {
+		printf("pooter%s: E emitters + C consumers, one broker%s\n",
+		       loan ? " --loan" : "",
+		       loan ? ", payloads written in place through loans" : "");
+		printf("%4s %3s %12s %10s %9s %9s %9s %11s %8s %5s %8s\n", "E",
+		       "C", "rounds/s", "us/round", "emit p50", "p99", "p99.9",
+		       "CPU us/rnd", "csw/rnd", "bg%", "P");
+		for (unsigned int i = 0; i < n; i++) {
+			const struct run_result *r = loan ? &cfg[i].loan :
+							    &cfg[i].pooter;
 
-		if (!r->ok) {
-			printf("%4u %3u FAILED: %s\n", cfg[i].emitters,
-			       cfg[i].consumers, r->err);
-			continue;
+			if (loan && !cfg[i].have_loan)
+				continue;
+			if (!r->ok) {
+				printf("%4u %3u FAILED: %s\n", cfg[i].emitters,
+				       cfg[i].consumers, r->err);
+				continue;
+			}
+			print_row(&cfg[i], r, true);
 		}
-		print_row(&cfg[i], r);
+		printf("\n");
 	}
+	print_payload_table(o, cfg, n);
 	if (!o->baselines)
 		return;
 
-	printf("\npthread barrier: E + C processes, one wait per round\n");
+	printf("pthread barrier: E + C processes, one wait per round\n");
 	printf("%4s %3s %12s %10s %9s %9s %9s %11s %8s %5s\n", "E", "C",
 	       "rounds/s", "us/round", "wait p50", "p99", "p99.9", "CPU us/rnd",
 	       "csw/rnd", "bg%");
 	for (unsigned int i = 0; i < n; i++) {
 		const struct run_result *r = &cfg[i].barrier;
 
+		if (!cfg[i].have_barrier)
+			continue;
 		if (!r->ok) {
 			printf("%4u %3u FAILED: %s\n", cfg[i].emitters,
 			       cfg[i].consumers, r->err);
 			continue;
 		}
-		print_row(&cfg[i], r);
+		print_row(&cfg[i], r, false);
 	}
 
 	printf("\nprocess-switch floor: E + C processes taking turns with "
@@ -613,6 +743,8 @@ static void print_table(const struct opts *o, const struct utsname *u,
 	for (unsigned int i = 0; i < n; i++) {
 		const struct run_result *r = &cfg[i].sw;
 
+		if (!cfg[i].have_sw)
+			continue;
 		if (!r->ok) {
 			printf("%4u %3u FAILED: %s\n", cfg[i].emitters,
 			       cfg[i].consumers, r->err);
@@ -627,13 +759,13 @@ static void print_table(const struct opts *o, const struct utsname *u,
 
 	printf("\npooter vs baselines (rate ratios: >1 means pooter is faster; "
 	       "CPU ratio: <1 means pooter uses less)\n");
-	printf("%4s %3s %10s %10s %10s %10s %14s %12s %9s\n", "E", "C",
+	printf("%4s %3s %10s %10s %10s %10s %14s %12s %9s %8s\n", "E", "C",
 	       "x barrier", "CPU ratio", "x futex", "x spin", "p99/hand-off",
-	       "t/t(E=2)", "t/switch");
+	       "t/t(E=2)", "t/switch", "P");
 	for (unsigned int i = 0; i < n; i++) {
 		const struct run_result *p = &cfg[i].pooter,
 					*bar = &cfg[i].barrier;
-		double e2 = e2_ns_per_round(cfg, n, cfg[i].consumers);
+		double e2 = e2_ns_per_round(cfg, n, &cfg[i]);
 
 		if (!p->ok)
 			continue;
@@ -661,8 +793,9 @@ static void print_table(const struct opts *o, const struct utsname *u,
 			snprintf(f, sizeof(f), "%.2f (%u)",
 				 p->ns_per_round / e2, cfg[i].emitters / 2);
 		fmt_num(g, sizeof(g), rounds_in_switches(&cfg[i]), "%.1f");
-		printf("%4u %3u %10s %10s %10s %10s %14s %12s %9s\n",
-		       cfg[i].emitters, cfg[i].consumers, a, b, c, d, e, f, g);
+		printf("%4u %3u %10s %10s %10s %10s %14s %12s %9s %8u\n",
+		       cfg[i].emitters, cfg[i].consumers, a, b, c, d, e, f, g,
+		       cfg[i].payload);
 	}
 	if (busiest(cfg, n, fx, sp) > 10)
 		printf("\nWARNING: up to %.0f%% of the machine was busy with "
@@ -786,6 +919,24 @@ static void json_pp(const char *key, const struct pingpong_result *r,
 	printf("}%s", comma ? "," : "");
 }
 
+static void json_memcpy(const struct memcpy_result *m, bool comma)
+{
+	printf("{\"ok\":%s,\"payload\":%u,\"processes\":%u,",
+	       m->ok ? "true" : "false", m->payload, m->procs);
+	if (!m->ok) {
+		printf("\"error\":");
+		json_str(m->err);
+	} else {
+		printf("\"copies_per_process\":%llu,",
+		       (unsigned long long)m->copies);
+		json_num("mb_s", m->mb_s, true);
+		json_num("background_cpu_pct",
+			 m->background_pct < 0 ? NAN : m->background_pct,
+			 false);
+	}
+	printf("}%s", comma ? "," : "");
+}
+
 static void print_json(const struct opts *o, const struct utsname *u, long cpus,
 		       long usable, const struct config *cfg, unsigned int n,
 		       const struct pingpong_result *fx,
@@ -804,19 +955,29 @@ static void print_json(const struct opts *o, const struct utsname *u, long cpus,
 	printf(",\"arch\":");
 	json_str(u->machine);
 	printf("},");
-	printf("\"params\":{\"rounds\":%llu,\"payload\":%u,\"depth\":%u,"
+	printf("\"params\":{\"rounds\":%llu,\"payload\":%u,\"payloads\":[",
+	       (unsigned long long)o->rounds, o->payload);
+	for (unsigned int i = 0; i < o->n_payloads; i++)
+		printf("%s%u", i ? "," : "", o->payloads[i]);
+	printf("],\"loan\":%s,\"depth\":%u,"
 	       "\"timeout_ms\":%u,\"repeat\":%u,\"pingpong_iters\":%llu,"
 	       "\"max_background_pct\":%d,\"retakes\":%u,"
 	       "\"baselines\":%s},",
-	       (unsigned long long)o->rounds, o->payload, o->depth,
-	       o->timeout_ms, o->repeat, (unsigned long long)o->pp_iters,
-	       o->max_background, o->retakes, o->baselines ? "true" : "false");
+	       o->loan ? "true" : "false", o->depth, o->timeout_ms, o->repeat,
+	       (unsigned long long)o->pp_iters, o->max_background, o->retakes,
+	       o->baselines ? "true" : "false");
 	printf("\"baselines\":");
 	if (o->baselines) {
 		printf("{");
 		json_pp("futex_pingpong", fx, true);
-		json_pp("spin_pingpong", sp, false);
-		printf("},");
+		json_pp("spin_pingpong", sp, true);
+		printf("\"memcpy\":[");
+		for (unsigned int i = 0; i < o->n_payloads; i++) {
+			printf("%s", i ? "," : "");
+			json_memcpy(&memcpy_one[i], true);
+			json_memcpy(&memcpy_all[i], false);
+		}
+		printf("]},");
 	} else {
 		printf("null,");
 	}
@@ -825,13 +986,42 @@ static void print_json(const struct opts *o, const struct utsname *u, long cpus,
 		const struct run_result *p = &cfg[i].pooter,
 					*bar = &cfg[i].barrier;
 		bool both = p->ok && bar->ok && cfg[i].have_barrier;
-		double e2 = e2_ns_per_round(cfg, n, cfg[i].consumers);
+		double e2 = e2_ns_per_round(cfg, n, &cfg[i]);
+
+		const struct config *x = &cfg[i];
+		const struct memcpy_result *m1 = &memcpy_one[x->payload_idx];
+		double e1 = e_ns_per_round(cfg, n, x, 1, false);
 
 		printf("%s{\"emitters\":%u,\"consumers\":%u,\"payload\":%u,",
 		       i ? "," : "", cfg[i].emitters, cfg[i].consumers,
-		       o->payload);
+		       cfg[i].payload);
 		json_run("pooter", p);
 		printf(",");
+		json_num("payload_mb_s", payload_mb_s(x, p), true);
+		json_num("memcpy_mb_s", memcpy_mb_s(x), true);
+		json_num("memcpy_1cpu_mb_s", m1->ok ? m1->mb_s : NAN, true);
+		json_num("ratio_vs_memcpy",
+			 ratio(payload_mb_s(x, p), memcpy_mb_s(x)), true);
+		json_num("time_per_round_vs_e1",
+			 p->ok && x->emitters > 1 ? ratio(p->ns_per_round, e1) :
+						    NAN,
+			 true);
+		if (x->have_loan) {
+			json_run("loan", &x->loan);
+			printf(",");
+			json_num("loan_payload_mb_s", payload_mb_s(x, &x->loan),
+				 true);
+			json_num("loan_ratio_vs_memcpy",
+				 ratio(payload_mb_s(x, &x->loan),
+				       memcpy_mb_s(x)),
+				 true);
+			json_num("loan_vs_copy",
+				 x->loan.ok && p->ok ?
+					 ratio(x->loan.rounds_per_s,
+					       p->rounds_per_s) :
+					 NAN,
+				 true);
+		}
 		if (cfg[i].have_barrier) {
 			json_run("barrier", bar);
 			printf(",");
@@ -924,7 +1114,8 @@ int main(int argc, char **argv)
 		memset(&u, 0, sizeof(u));
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	usable = usable_cpus(cpus);
-	cfg = calloc((size_t)o.n_emitters * o.n_consumers, sizeof(*cfg));
+	cfg = calloc((size_t)o.n_emitters * o.n_consumers * o.n_payloads,
+		     sizeof(*cfg));
 	if (!cfg) {
 		fprintf(stderr, "pooter-bench: out of memory\n");
 		return 1;
@@ -936,62 +1127,96 @@ int main(int argc, char **argv)
 		progress(&o, "spin ping-pong ...");
 		median_pingpong(&o, true, &sp);
 		ok = fx.ok && sp.ok;
-	}
-	for (unsigned int k = 0; k < o.n_consumers; k++) {
-		for (unsigned int i = 0; i < o.n_emitters; i++) {
-			struct config *c = &cfg[n++];
-			struct pooter_params p = {
-				.emitters = o.emitters[i],
-				.consumers = o.consumers[k],
-				.payload = o.payload,
-				.depth = o.depth,
-				.timeout_ms = o.timeout_ms,
-				.rounds = o.rounds,
-				.watchdog_s = o.watchdog_s,
-			};
-			struct barrier_arg ba = {
-				.procs = p.emitters + p.consumers,
-				.rounds = o.rounds,
-				.watchdog_s = o.watchdog_s,
-			};
-
-			c->emitters = p.emitters;
-			c->consumers = p.consumers;
-			progress(&o, "E=%u C=%u: pooter ...", p.emitters,
-				 p.consumers);
-			median_run(&o, &c->pooter, do_pooter, &p);
-			ok = ok && c->pooter.ok;
-			if (!c->pooter.ok)
-				fprintf(stderr,
-					"%spooter-bench: E=%u C=%u: %s\n",
-					o.progress ? "\r\033[K" : "",
-					p.emitters, p.consumers, c->pooter.err);
-			if (!o.baselines)
-				continue;
-			progress(&o, "E=%u C=%u: barrier ...", p.emitters,
-				 p.consumers);
-			c->have_barrier = true;
-			median_run(&o, &c->barrier, do_barrier, &ba);
-			ok = ok && c->barrier.ok;
-			if (!c->barrier.ok)
-				fprintf(stderr,
-					"%spooter-bench: E=%u C=%u: %s\n",
-					o.progress ? "\r\033[K" : "",
-					p.emitters, p.consumers,
-					c->barrier.err);
-			progress(&o, "E=%u C=%u: switch floor ...", p.emitters,
-				 p.consumers);
-			c->have_sw = true;
-			c->sw_no_switch = (long)ba.procs <= usable;
-			median_run(&o, &c->sw, do_switch_floor, &ba);
-			ok = ok && c->sw.ok;
-			if (!c->sw.ok)
-				fprintf(stderr,
-					"%spooter-bench: E=%u C=%u: %s\n",
-					o.progress ? "\r\033[K" : "",
-					p.emitters, p.consumers, c->sw.err);
+		for (unsigned int q = 0; q < o.n_payloads; q++) {
+			progress(&o, "memcpy P=%u ...", o.payloads[q]);
+			run_memcpy(1, o.payloads[q], o.depth, o.watchdog_s,
+				   &memcpy_one[q]);
+			run_memcpy((unsigned int)usable, o.payloads[q], o.depth,
+				   o.watchdog_s, &memcpy_all[q]);
+			ok = ok && memcpy_one[q].ok && memcpy_all[q].ok;
 		}
 	}
+	for (unsigned int q = 0; q < o.n_payloads; q++)
+		for (unsigned int k = 0; k < o.n_consumers; k++) {
+			for (unsigned int i = 0; i < o.n_emitters; i++) {
+				struct config *c = &cfg[n++];
+				struct pooter_params p = {
+					.emitters = o.emitters[i],
+					.consumers = o.consumers[k],
+					.payload = o.payloads[q],
+					.depth = o.depth,
+					.timeout_ms = o.timeout_ms,
+					.rounds = o.rounds,
+					.watchdog_s = o.watchdog_s,
+				};
+				struct barrier_arg ba = {
+					.procs = p.emitters + p.consumers,
+					.rounds = o.rounds,
+					.watchdog_s = o.watchdog_s,
+				};
+
+				c->emitters = p.emitters;
+				c->consumers = p.consumers;
+				c->payload = p.payload;
+				c->payload_idx = q;
+				progress(&o, "E=%u C=%u P=%u: pooter ...",
+					 p.emitters, p.consumers, p.payload);
+				median_run(&o, &c->pooter, do_pooter, &p);
+				ok = ok && c->pooter.ok;
+				if (!c->pooter.ok)
+					fprintf(stderr,
+						"%spooter-bench: E=%u C=%u: %s\n",
+						o.progress ? "\r\033[K" : "",
+						p.emitters, p.consumers,
+						c->pooter.err);
+				if (o.loan) {
+					p.loan = true;
+					progress(
+						&o,
+						"E=%u C=%u P=%u: pooter --loan ...",
+						p.emitters, p.consumers,
+						p.payload);
+					c->have_loan = true;
+					median_run(&o, &c->loan, do_pooter, &p);
+					ok = ok && c->loan.ok;
+					if (!c->loan.ok)
+						fprintf(stderr,
+							"%spooter-bench: E=%u C=%u "
+							"--loan: %s\n",
+							o.progress ?
+								"\r\033[K" :
+								"",
+							p.emitters, p.consumers,
+							c->loan.err);
+				}
+				/* the baselines do not depend on the payload */
+				if (!o.baselines || q > 0)
+					continue;
+				progress(&o, "E=%u C=%u: barrier ...",
+					 p.emitters, p.consumers);
+				c->have_barrier = true;
+				median_run(&o, &c->barrier, do_barrier, &ba);
+				ok = ok && c->barrier.ok;
+				if (!c->barrier.ok)
+					fprintf(stderr,
+						"%spooter-bench: E=%u C=%u: %s\n",
+						o.progress ? "\r\033[K" : "",
+						p.emitters, p.consumers,
+						c->barrier.err);
+				progress(&o, "E=%u C=%u: switch floor ...",
+					 p.emitters, p.consumers);
+				c->have_sw = true;
+				c->sw_no_switch = (long)ba.procs <= usable;
+				median_run(&o, &c->sw, do_switch_floor, &ba);
+				ok = ok && c->sw.ok;
+				if (!c->sw.ok)
+					fprintf(stderr,
+						"%spooter-bench: E=%u C=%u: %s\n",
+						o.progress ? "\r\033[K" : "",
+						p.emitters, p.consumers,
+						c->sw.err);
+			}
+		}
 	progress(&o, "");
 
 	if (o.json)

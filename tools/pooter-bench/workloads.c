@@ -26,6 +26,16 @@
  *             FUTEX_WAKE every time: the cost of a blocking hand-off.
  * spin        the same on one cache line, spinning instead of sleeping,
  *             each process pinned to its own CPU: the floor.
+ * memcpy      N processes, each copying P-byte blocks from a buffer of its
+ *             own into two blocks in turn, as many as make 1 GiB: the
+ *             machine's copy bandwidth at that size, on 1 CPU and on all.
+ *             Two blocks, as an emitter's copies alternate between two
+ *             records when its consumers keep up (the first free record is
+ *             reused): the same caches, warm or cold, as pooter's copies.
+ *
+ * With --loan, pooter's emitters take a loan (pooter_emit_loan()) and fill
+ * it with their pattern in place, then commit it, instead of emitting a
+ * buffer the library copies.
  *
  * CPU time is each participant's own getrusage() delta over the timed part
  * (set-up, joins and exit are not counted), summed over participants.
@@ -87,7 +97,21 @@ static int pooter_emitter(struct team *t, unsigned int idx,
 		if (p->payload >= sizeof(i))
 			memcpy(buf, &i, sizeof(i));
 		t0 = mono_ns();
-		err = pooter_emit(em, buf, p->payload, &round);
+		if (p->loan) {
+			void *loan;
+
+			err = pooter_emit_loan(em, p->payload, 0, &loan);
+			if (!err) {
+				/* the pattern, written in place of a copy */
+				memset(loan, (int)('a' + idx % 26), p->payload);
+				if (p->payload >= sizeof(i))
+					memcpy(loan, &i, sizeof(i));
+				err = pooter_emit_commit(em, loan, p->payload,
+							 &round);
+			}
+		} else {
+			err = pooter_emit(em, buf, p->payload, &round);
+		}
 		t1 = mono_ns();
 		lat[i] = t1 - t0;
 		if (err) {
@@ -344,6 +368,70 @@ out:
 	pooter_broker_unlink(pooter_broker_name(b));
 	bench_segment_path[0] = '\0';
 	pooter_broker_close(b);
+}
+
+/* ---------------------------------------------------------------- memcpy */
+
+#define MEMCPY_BYTES (1ull << 30) /* per process */
+
+struct memcpy_ctx {
+	unsigned int payload, depth;
+	uint64_t copies;
+};
+
+static int memcpy_child(struct team *t, unsigned int idx, void *arg)
+{
+	const struct memcpy_ctx *x = arg;
+	size_t p = x->payload ? x->payload : 1;
+	char *src = malloc(p), *dst = malloc(p * x->depth);
+	uint64_t i;
+
+	if (!src || !dst)
+		return child_fail(t, idx, -ENOMEM, "memcpy %u: out of memory",
+				  idx);
+	memset(src, 'a' + (int)idx, p);
+	memset(dst, 0, p * x->depth); /* faulted in before the clock */
+	team_go(t, idx);
+	for (i = 0; i < x->copies; i++) {
+		char *to = dst + (i % x->depth) * p;
+
+		memcpy(to, src, p);
+		/* the copy must happen: the compiler cannot see who reads */
+		__asm__ __volatile__("" : : "r"(to) : "memory");
+	}
+	t->slots[idx].count = i;
+	team_done(t, idx);
+	free(src);
+	free(dst);
+	return 0;
+}
+
+void run_memcpy(unsigned int procs, unsigned int payload, unsigned int depth,
+		unsigned int watchdog_s, struct memcpy_result *res)
+{
+	struct memcpy_ctx x = { .payload = payload,
+				.depth = depth < 2 ? 1 : 2 };
+	struct run_result r;
+	struct team t;
+
+	memset(res, 0, sizeof(*res));
+	res->procs = procs;
+	res->payload = payload;
+	x.copies = MEMCPY_BYTES / (payload ? payload : 1);
+	res->copies = x.copies;
+	if (team_run(&t, procs, memcpy_child, &x, watchdog_s)) {
+		result_fail(res->err, sizeof(res->err), "memcpy", t.err);
+		team_free(&t);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.rounds = x.copies;
+	team_measure(&t, x.copies, &r);
+	team_free(&t);
+	res->mb_s =
+		(double)procs * (double)x.copies * payload / r.wall_ns * 1e3;
+	res->background_pct = r.background_pct;
+	res->ok = true;
 }
 
 /* --------------------------------------------------------------- barrier */
