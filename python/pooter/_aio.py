@@ -8,12 +8,18 @@ usable (an old kernel, ``POOTER_NO_URING=1``, a seccomp profile without
 io_uring) the blocking calls run in a thread pool instead, and the log says
 so once.
 
-A short polling phase follows every wait armed, as libpooter's blocking
-calls have: for up to ``POLL_US`` microseconds the loop looks at the ring's
-completion queue between its other work, yielding the CPU in between
-(``sched_yield``), before it sleeps in epoll.  On a machine whose CPUs are
-all busy with the round's processes that saves a sleep and a wake-up per
-round; ``POOTER_POLL_US=0`` turns it off.
+Active phases, as libpooter's blocking calls have: when the loop has
+nothing else ready to run, an emit whose round is still open watches the
+ring's completion queue for up to ``POOTER_SPIN_US`` microseconds (default
+200), yielding the CPU in between (``sched_yield``), and a consumer looks for
+its next delivery the same way, before the loop sleeps in epoll.  Between
+processes that are all running this saves a sleep and a wake-up per round;
+it never delays other work of the loop (it happens only when none is ready)
+by more than the budget.  ``POOTER_SPIN_US=0`` turns it off;
+``POOTER_SPIN_MODE=stat`` looks at the broker (pooter_broker_stat, which
+takes its lock) instead of arming the wait first.  ``POOTER_POLL_US``
+(default 0) adds a phase in which the loop itself polls the ring between
+its turns.
 """
 import asyncio
 import concurrent.futures
@@ -29,7 +35,7 @@ log = logging.getLogger("pooter")
 EINPROGRESS = 115
 
 POLL_US = int(os.environ.get("POOTER_POLL_US", "0"))
-SPIN_MODE = os.environ.get("POOTER_SPIN_MODE", "stat")
+SPIN_MODE = os.environ.get("POOTER_SPIN_MODE", "ring")
 SPIN_US = int(os.environ.get("POOTER_SPIN_US", "200"))
 
 _uring = None  # (ok, reason), probed once per process
@@ -188,11 +194,22 @@ async def emit(handle, data, timeout_s, inflight):
     lr.ring.prep_round(ticket, fut)
     if SPIN_US > 0 and SPIN_MODE == "ring" and not getattr(loop, "_ready",
                                                            True):
-        if lr.ring.spin(SPIN_US * 1000):
-            lr.ring.reap()
+        _spin_ring(lr.ring, fut)
     if not fut.done():
         lr.armed()
     return await fut, ticket.round
+
+
+def _spin_ring(ring, fut):
+    """The active phase on the ring: reap what comes (a wake may be
+    spurious, and the wait re-armed) until fut settles or the budget ends."""
+    end = time.monotonic_ns() + SPIN_US * 1000
+    while not fut.done():
+        left = end - time.monotonic_ns()
+        if left <= 0:
+            return
+        if ring.spin(left):
+            ring.reap()
 
 
 def _spin(lr, ticket):

@@ -310,8 +310,6 @@ class Consumer:
             result = self.callback(payloads)
             if inspect.isawaitable(result):
                 await result
-        log.debug("[Consumer %s] consumed round %s", self.uuid,
-                  getattr(payloads, "round", None))
 
     async def receive(self, timeout=None):
         """The next delivery (pooter._pooter.Delivery: .round, .outcome,
@@ -344,13 +342,16 @@ class Consumer:
     async def _run(self):
         handle = self._handle
         broker = self.broker
+        bus = broker.event_bus
+        consume = _aio.consume
+        inflight = self._inflight
         try:
             while self._handle is handle:
                 if self._pending:
                     pending, self._pending = self._pending, []
                     for d in pending:
                         self._release(d)
-                d = await _aio.consume(handle, -1, self._inflight)
+                d = await consume(handle, -1, inflight)
                 if d is None:
                     continue
                 try:
@@ -358,9 +359,11 @@ class Consumer:
                         payloads = Payloads(self._values(d), d.round,
                                             d.emitters())
                         await self.consume(payloads)
-                        await broker._bus_event("all_resolved", payloads)
+                        if (bus._subscribers.get("all_resolved") and
+                                d.round > broker._bus_round):
+                            await broker._bus_event("all_resolved", payloads)
                         del payloads
-                    else:
+                    elif bus._subscribers.get("cancelled"):
                         await broker._bus_event("cancelled",
                                                 Notice(d.round, d.outcome))
                 except asyncio.CancelledError:
@@ -557,10 +560,9 @@ class Broker:
 
     async def _bus_event(self, event, arg):
         # once a round in this process, whichever consumer has it first
-        if arg.round <= self._bus_round:
-            return
-        self._bus_round = arg.round
-        await self.event_bus.emit(event, arg)
+        if arg.round > self._bus_round:
+            self._bus_round = arg.round
+            await self.event_bus.emit(event, arg)
 
     # life
 

@@ -174,7 +174,8 @@ struct ring_obj {
 	bool closed;
 	pid_t pid;
 	unsigned int armed;
-	struct wait_head head; /* sentinel of the armed list */
+	struct wait_head head;		      /* sentinel of the armed list */
+	unsigned long long cqes, aux, rearms; /* counters, for the curious */
 };
 
 static PyTypeObject broker_type, emitter_type, ticket_type, consumer_type,
@@ -1637,8 +1638,11 @@ static PyObject *ring_reap(struct ring_obj *self, PyObject *unused)
 		struct wait_head *w;
 
 		io_uring_cqe_seen(&self->ring, cqe);
-		if (pooter_cqe_is_aux(&copy) || !copy.user_data)
+		self->cqes++;
+		if (pooter_cqe_is_aux(&copy) || !copy.user_data) {
+			self->aux++;
 			continue;
+		}
 		w = (struct wait_head *)(uintptr_t)copy.user_data;
 		if (w->ring != self) /* not armed here: stale */
 			continue;
@@ -1655,6 +1659,7 @@ static PyObject *ring_reap(struct ring_obj *self, PyObject *unused)
 		else
 			complete_space(self, (struct emitter_obj *)w, &copy);
 		settled += self->armed < before;
+		self->rearms += self->armed == before;
 		queued = true;
 		Py_DECREF(w);
 	}
@@ -1744,6 +1749,12 @@ static PyObject *ring_get_closed(struct ring_obj *self, void *closure)
 	return PyBool_FromLong(self->closed);
 }
 
+static PyObject *ring_get_counters(struct ring_obj *self, void *closure)
+{
+	return Py_BuildValue("{sK sK sK}", "cqes", self->cqes, "aux", self->aux,
+			     "rearms", self->rearms);
+}
+
 static PyMethodDef ring_methods[] = {
 	{ "prep_round", (PyCFunction)ring_prep_round, METH_VARARGS,
 	  "prep_round(ticket, future): arm the outcome wait, and submit." },
@@ -1768,6 +1779,8 @@ static PyGetSetDef ring_getset[] = {
 	  NULL },
 	{ "armed", (getter)ring_get_armed, NULL, "waits armed", NULL },
 	{ "closed", (getter)ring_get_closed, NULL, "closed", NULL },
+	{ "counters", (getter)ring_get_counters, NULL,
+	  "CQEs reaped, of which auxiliary, and waits re-armed", NULL },
 	{ NULL }
 };
 
