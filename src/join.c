@@ -97,6 +97,17 @@ int shm_emitter_leave(struct pooter_emitter *em)
 	if (!em)
 		return -EINVAL;
 	b = em->broker;
+	/*
+	 * After fork the ring, the liveness lock and the slot are the
+	 * parent's: a child frees its copy of the handle and nothing else.
+	 */
+	err = broker_check_handle(b);
+	if (err) {
+		waiter_free(&em->waiter);
+		free(em);
+		broker_unref(b);
+		return err;
+	}
 	uring_cancel_armed(&em->armed);
 	err = broker_enter(b, NULL);
 	if (!err) {
@@ -198,6 +209,12 @@ int shm_consumer_leave(struct pooter_consumer *c)
 	if (!c)
 		return -EINVAL;
 	b = c->broker;
+	err = broker_check_handle(b);
+	if (err) {
+		consumer_free(c);
+		broker_unref(b);
+		return err;
+	}
 	uring_cancel_armed(&c->armed);
 	err = broker_enter(b, NULL);
 	if (!err) {

@@ -1360,6 +1360,51 @@ static void test_url_names(void **state)
 		       "zk://"));
 }
 
+/* A child after fork leaves the parent's handles: -EBADFD, parent untouched. */
+struct fork_leave {
+	struct pooter_emitter *e;
+	struct pooter_consumer *c;
+	const char *name;
+};
+
+static int fork_leave_child(void *arg)
+{
+	struct fork_leave *f = arg;
+	struct pooter_broker *b;
+	int n;
+
+	C_EQ(pooter_emitter_leave(f->e), -EBADFD);
+	C_EQ(pooter_consumer_leave(f->c), -EBADFD);
+	/* a handle of our own sees the parent's members alive, locks held */
+	C_EQ(pooter_broker_open(f->name, &b), 0);
+	n = pooter_broker_gc(b);
+	pooter_broker_close(b);
+	return n == 0 ? 0 : 1;
+}
+
+static void test_leave_after_fork(void **state)
+{
+	POOTER_OPTS(pooter_broker_attr, attr, .timeout_ms = H_ROUND_LONG_MS);
+	struct pooter_broker_stat st;
+	struct pooter_broker *b;
+	char name[H_NAME_LEN];
+	struct fork_leave f;
+
+	(void)state;
+	b = h_create(name, &attr);
+	assert_int_equal(pooter_emitter_join(b, "fe", 0, &f.e), 0);
+	assert_int_equal(pooter_consumer_join(b, "fc", 0, &f.c), 0);
+	f.name = name;
+	assert_int_equal(h_wait(h_spawn(fork_leave_child, &f), H_LONG_MS), 0);
+	h_stat(b, &st);
+	assert_int_equal(st.emitters, 1);
+	assert_int_equal(st.consumers, 1);
+	assert_int_equal(pooter_emitter_leave(f.e), 0);
+	assert_int_equal(pooter_consumer_leave(f.c), 0);
+	h_close(b);
+	assert_int_equal(pooter_broker_unlink(name), 0);
+}
+
 static void test_gc_dead_members(void **state)
 {
 	POOTER_OPTS(pooter_broker_attr, attr, .depth = 4,
@@ -1436,6 +1481,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_unlink_keeps_members,
 					  h_teardown),
 		cmocka_unit_test_teardown(test_url_names, h_teardown),
+		cmocka_unit_test_teardown(test_leave_after_fork, h_teardown),
 		cmocka_unit_test_teardown(test_gc_dead_members, h_teardown),
 	};
 
