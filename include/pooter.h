@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define POOTER_VERSION_MAJOR 0
-#define POOTER_VERSION_MINOR 1
+#define POOTER_VERSION_MINOR 2
 #define POOTER_VERSION_PATCH 0
 
 /* Names of brokers and members: 1..63 bytes of [A-Za-z0-9._-], no leading '.' */
@@ -204,6 +204,51 @@ int pooter_broker_stat(struct pooter_broker *broker,
  * negative errno.
  */
 int pooter_broker_foreach(int (*cb)(const char *name, void *arg), void *arg);
+
+/* --- brokers by URL: shm:NAME, zk://HOSTS/CHROOT/NAME -------------------- */
+
+/*
+ * Options of the URL calls (POOTER_OPTS or POOTER_OPTS_INIT, as for
+ * struct pooter_broker_attr); NULL, or a zero field, takes the default.
+ * They matter to zk:// brokers only: "shm:NAME" ignores them.
+ */
+struct pooter_url_opts {
+	size_t sz;
+	unsigned int session_timeout_ms; /* 0: 4000; a member whose session
+					    lapses this long is dead */
+	unsigned int connect_timeout_ms; /* 0: 5000; then -EHOSTUNREACH */
+	const char *auth_scheme;	 /* NULL, or "digest" */
+	const char *auth;		 /* "user:password" for auth_scheme */
+	size_t : 0;
+};
+
+/*
+ * The broker calls, for a broker named by URL: "shm:NAME" is the shared-memory
+ * broker NAME (as pooter_broker_create() and the others), and
+ * "zk://HOST:PORT[,HOST:PORT...]/PATH/NAME" a broker kept on a ZooKeeper
+ * ensemble, for processes on several hosts (docs/hosts.md).  Every other
+ * call, on the handles these give, is the same for both.  A zk:// URL needs
+ * the plugin libpooter-zk.so.0 (package libpooter-zk0): without it they give
+ * -EPROTONOSUPPORT.  pooter_broker_create() and pooter_broker_open() take
+ * URLs too, with the default options.
+ */
+int pooter_broker_create_url(const char *url,
+			     const struct pooter_broker_attr *attr,
+			     const struct pooter_url_opts *opts,
+			     struct pooter_broker **brokerp);
+int pooter_broker_open_url(const char *url,
+			   const struct pooter_url_opts *opts,
+			   struct pooter_broker **brokerp);
+int pooter_broker_unlink_url(const char *url,
+			     const struct pooter_url_opts *opts);
+/*
+ * Call cb for every broker under a URL's path ("zk://HOSTS/PATH"; "shm:" is
+ * this machine's /dev/shm), with its name.  Returns as pooter_broker_foreach().
+ */
+int pooter_broker_foreach_url(const char *url,
+			      const struct pooter_url_opts *opts,
+			      int (*cb)(const char *name, void *arg),
+			      void *arg);
 
 /* --- inspection (pooter-shm show / gc / check) -------------------------- */
 

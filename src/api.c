@@ -4,11 +4,17 @@
  * (by name, or from the handle: backend.h), and calls through the table.
  * Layer 3, the top: nothing here knows how a backend keeps its rounds.
  */
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
 #include "base.h"
 #include "error.h"
+#include "name.h"
 
 #define return_if_null(p, what)                                     \
 	do {                                                        \
@@ -16,51 +22,187 @@
 			return set_error(-EINVAL, what " is NULL"); \
 	} while (0)
 
-int backend_for_name(const char *name, const struct backend_ops **opsp)
+/* --- plugins: backends in libraries of their own (backend.h) ---------- */
+
+static const struct backend_host plugin_host = {
+	.version = BACKEND_HOST_VERSION,
+	.set_error = set_error,
+	.clear_error = clear_error,
+	.name_check = name_check,
+	.name_generate = name_generate,
+};
+
+struct plugin {
+	const char *scheme;  /* "zk" */
+	const char *package; /* the Debian package that ships it */
+	pthread_mutex_t lock;
+	const struct backend_ops *ops; /* once loaded: never unloaded */
+};
+
+static struct plugin plugins[] = {
+	{ .scheme = "zk", .package = "libpooter-zk0",
+	  .lock = PTHREAD_MUTEX_INITIALIZER },
+};
+
+/* dlopen() the first of: $POOTER_PLUGIN_DIR/lib, next to us, by soname. */
+static void *plugin_dlopen(const char *lib, char *why, size_t whylen)
+{
+	const char *dir = secure_getenv("POOTER_PLUGIN_DIR");
+	char path[PATH_MAX];
+	Dl_info self;
+	void *h;
+
+	if (dir) {
+		snprintf(path, sizeof(path), "%s/%s", dir, lib);
+		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!h)
+			snprintf(why, whylen, "%s", dlerror());
+		return h;
+	}
+	if (dladdr((void *)plugin_dlopen, &self) && self.dli_fname &&
+	    strchr(self.dli_fname, '/')) {
+		const char *slash = strrchr(self.dli_fname, '/');
+
+		snprintf(path, sizeof(path), "%.*s/%s",
+			 (int)(slash - self.dli_fname), self.dli_fname, lib);
+		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (h)
+			return h;
+	}
+	h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		snprintf(why, whylen, "%s", dlerror());
+	return h;
+}
+
+static int plugin_load(struct plugin *p, const char *name,
+		       const struct backend_ops **opsp)
+{
+	const struct backend_ops *(*entry)(const struct backend_host *);
+	char lib[64], sym[64], why[512] = "";
+	int err = 0;
+	void *h;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->ops)
+		goto out;
+	snprintf(lib, sizeof(lib), "libpooter-%s.so.0", p->scheme);
+	h = plugin_dlopen(lib, why, sizeof(why));
+	if (!h) {
+		err = set_error(-EPROTONOSUPPORT,
+				"broker %s: the %s:// backend is not installed "
+				"(%s, package %s): %s",
+				name, p->scheme, lib, p->package, why);
+		goto out;
+	}
+	if (!strcmp(p->scheme, "zk"))
+		snprintf(sym, sizeof(sym), "%s", BACKEND_PLUGIN_ENTRY("zk"));
+	*(void **)&entry = dlsym(h, sym);
+	p->ops = entry ? entry(&plugin_host) : NULL;
+	if (!p->ops) {
+		err = set_error(-EPROTONOSUPPORT,
+				"broker %s: %s is not a pooter %s:// backend "
+				"for this libpooter (no %s, or another "
+				"version): reinstall %s",
+				name, lib, p->scheme, sym, p->package);
+		dlclose(h);
+	}
+out:
+	if (!err)
+		*opsp = p->ops;
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+/*
+ * The backend of a broker name, and the name it knows the broker by: a plain
+ * name, NULL or "shm:NAME" is shm's (NAME), "SCHEME://..." the plugin's (the
+ * whole URL).
+ */
+static int backend_of(const char *name, const struct backend_ops **opsp,
+		      const char **restp)
 {
 	const char *sep = name ? strstr(name, "://") : NULL;
+	size_t i;
 
+	*restp = name;
+	if (name && !strncmp(name, "shm:", 4) && !sep) {
+		*restp = name + 4;
+		*opsp = &shm_backend;
+		return 0;
+	}
 	if (!sep) {
 		*opsp = &shm_backend;
 		return 0;
 	}
-	if (sep - name == 2 && !strncmp(name, "zk", 2))
-		return set_error(-EPROTONOSUPPORT,
-				 "broker %s: no zk:// backend in this "
-				 "library (the ZooKeeper backend is a "
-				 "separate plugin)",
-				 name);
+	for (i = 0; i < sizeof(plugins) / sizeof(plugins[0]); i++)
+		if ((size_t)(sep - name) == strlen(plugins[i].scheme) &&
+		    !strncmp(name, plugins[i].scheme, sep - name))
+			return plugin_load(&plugins[i], name, opsp);
 	return set_error(-EPROTONOSUPPORT,
-			 "broker %s: no backend for the scheme %.*s://", name,
-			 (int)(sep - name), name);
+			 "broker %s: no backend for the scheme %.*s:// "
+			 "(there are shm:NAME and zk://HOSTS/PATH/NAME)",
+			 name, (int)(sep - name), name);
+}
+
+/* Options must say their size (libbpf-style, as the attr does). */
+static int url_opts_check(const struct pooter_url_opts *opts)
+{
+	if (opts && (opts->sz < offsetofend(struct pooter_url_opts, auth) ||
+		     opts->sz > sizeof(*opts)))
+		return set_error(-EINVAL,
+				 "pooter_url_opts.sz is %zu: use POOTER_OPTS",
+				 opts->sz);
+	return 0;
 }
 
 /* --- brokers ------------------------------------------------------------ */
+
+POOTER_API int pooter_broker_create_url(const char *url,
+					const struct pooter_broker_attr *attr,
+					const struct pooter_url_opts *opts,
+					struct pooter_broker **brokerp)
+{
+	const struct backend_ops *ops;
+	const char *name;
+	int err;
+
+	clear_error();
+	return_if_null(brokerp, "brokerp");
+	err = url_opts_check(opts);
+	if (!err)
+		err = backend_of(url, &ops, &name);
+	return err ? err : ops->create(name, attr, opts, brokerp);
+}
 
 POOTER_API int pooter_broker_create(const char *name,
 				    const struct pooter_broker_attr *attr,
 				    struct pooter_broker **brokerp)
 {
+	return pooter_broker_create_url(name, attr, NULL, brokerp);
+}
+
+POOTER_API int pooter_broker_open_url(const char *url,
+				      const struct pooter_url_opts *opts,
+				      struct pooter_broker **brokerp)
+{
 	const struct backend_ops *ops;
+	const char *name;
 	int err;
 
 	clear_error();
 	return_if_null(brokerp, "brokerp");
-	err = backend_for_name(name, &ops);
-	return err ? err : ops->create(name, attr, brokerp);
+	return_if_null(url, "name");
+	err = url_opts_check(opts);
+	if (!err)
+		err = backend_of(url, &ops, &name);
+	return err ? err : ops->open(name, opts, brokerp);
 }
 
 POOTER_API int pooter_broker_open(const char *name,
 				  struct pooter_broker **brokerp)
 {
-	const struct backend_ops *ops;
-	int err;
-
-	clear_error();
-	return_if_null(brokerp, "brokerp");
-	return_if_null(name, "name");
-	err = backend_for_name(name, &ops);
-	return err ? err : ops->open(name, brokerp);
+	return pooter_broker_open_url(name, NULL, brokerp);
 }
 
 POOTER_API void pooter_broker_close(struct pooter_broker *b)
@@ -69,14 +211,23 @@ POOTER_API void pooter_broker_close(struct pooter_broker *b)
 		broker_ops(b)->close(b);
 }
 
-POOTER_API int pooter_broker_unlink(const char *name)
+POOTER_API int pooter_broker_unlink_url(const char *url,
+					const struct pooter_url_opts *opts)
 {
 	const struct backend_ops *ops;
+	const char *name;
 	int err;
 
-	return_if_null(name, "name");
-	err = backend_for_name(name, &ops);
-	return err ? err : ops->unlink(name);
+	return_if_null(url, "name");
+	err = url_opts_check(opts);
+	if (!err)
+		err = backend_of(url, &ops, &name);
+	return err ? err : ops->unlink(name, opts);
+}
+
+POOTER_API int pooter_broker_unlink(const char *name)
+{
+	return pooter_broker_unlink_url(name, NULL);
 }
 
 POOTER_API int
@@ -88,7 +239,7 @@ pooter_broker_check(const char *name,
 
 	clear_error();
 	return_if_null(name, "name");
-	err = backend_for_name(name, &ops);
+	err = backend_of(name, &ops, &name);
 	return err ? err : ops->check(name, report, arg);
 }
 
@@ -98,7 +249,31 @@ POOTER_API int pooter_broker_foreach(int (*cb)(const char *name, void *arg),
 {
 	if (!cb)
 		return -EINVAL;
-	return shm_backend.list(cb, arg);
+	return shm_backend.list(NULL, NULL, cb, arg);
+}
+
+POOTER_API int pooter_broker_foreach_url(const char *url,
+					 const struct pooter_url_opts *opts,
+					 int (*cb)(const char *name, void *arg),
+					 void *arg)
+{
+	const struct backend_ops *ops;
+	const char *rest;
+	int err;
+
+	clear_error();
+	if (!url || !cb)
+		return set_error(-EINVAL, "url or cb is NULL");
+	err = url_opts_check(opts);
+	if (!err)
+		err = backend_of(url, &ops, &rest);
+	if (err)
+		return err;
+	if (ops == &shm_backend && *rest)
+		return set_error(-EINVAL,
+				 "%s: list shm brokers with \"shm:\" (a "
+				 "segment has no path)", url);
+	return ops->list(ops == &shm_backend ? NULL : rest, opts, cb, arg);
 }
 
 POOTER_API const char *pooter_broker_name(const struct pooter_broker *b)

@@ -14,7 +14,7 @@
  *
  * and a ticket's reserved space (pooter_ticket.priv) is the backend's.
  * Brokers are found by name: a plain name is the shm backend's; a URL
- * (scheme://...) names the backend of that scheme (backend_for_name()).
+ * (scheme://...) names the backend of that scheme, a plugin (below).
  * Layer 2: the shm backend's calls implement it; api.c, above, calls it.
  */
 #ifndef POOTER_BACKEND_H
@@ -29,12 +29,19 @@
 struct backend_ops {
 	const char *name; /* "shm" */
 
-	/* brokers, by name */
+	/*
+	 * Brokers, by name: the name as the caller gave it (a plain name or
+	 * NULL for shm, the whole URL for others); opts may be NULL.  list
+	 * walks the brokers under a URL (shm: NULL, this machine's).
+	 */
 	int (*create)(const char *name, const struct pooter_broker_attr *attr,
+		      const struct pooter_url_opts *opts,
 		      struct pooter_broker **brokerp);
-	int (*open)(const char *name, struct pooter_broker **brokerp);
-	int (*unlink)(const char *name);
-	int (*list)(int (*cb)(const char *name, void *arg), void *arg);
+	int (*open)(const char *name, const struct pooter_url_opts *opts,
+		    struct pooter_broker **brokerp);
+	int (*unlink)(const char *name, const struct pooter_url_opts *opts);
+	int (*list)(const char *url, const struct pooter_url_opts *opts,
+		    int (*cb)(const char *name, void *arg), void *arg);
 	int (*check)(const char *name,
 		     void (*report)(const char *problem, void *arg), void *arg);
 
@@ -132,14 +139,29 @@ static inline const struct backend_ops *member_ops(const void *member)
 	return broker_ops(((const struct backend_member *)member)->broker);
 }
 
+/*
+ * Plugins.  A backend other than shm is a library of its own, loaded on the
+ * first URL of its scheme (api.c): libpooter-SCHEME.so.0, found next to
+ * libpooter, else by the dynamic linker's search (POOTER_PLUGIN_DIR in the
+ * environment overrides both).  It defines one function, named by
+ * BACKEND_PLUGIN_ENTRY("zk") = "pooter_backend_zk_v1", which takes what
+ * libpooter lends it (a plugin cannot reach libpooter's hidden internals)
+ * and returns its table, or NULL when the host's version is not its own.
+ */
+#define BACKEND_HOST_VERSION 1
+
+struct backend_host {
+	unsigned int version; /* BACKEND_HOST_VERSION */
+	int (*set_error)(int err, const char *fmt, ...)
+		__attribute__((format(printf, 2, 3)));
+	void (*clear_error)(void);
+	int (*name_check)(const char *name);
+	void (*name_generate)(char out[POOTER_NAME_MAX + 1]);
+};
+
+#define BACKEND_PLUGIN_ENTRY(scheme) "pooter_backend_" scheme "_v1"
+
 /* The shm backend (shm.c): the default, and the only one built in. */
 extern const struct backend_ops shm_backend;
-
-/*
- * The backend of a broker name: shm for a plain name (or NULL, a name to
- * generate), the scheme's for a URL; -EPROTONOSUPPORT, with the reason in
- * pooter_last_error(), when no backend for it is here.
- */
-int backend_for_name(const char *name, const struct backend_ops **opsp);
 
 #endif /* POOTER_BACKEND_H */

@@ -15,13 +15,40 @@ static_assert(offsetof(struct pooter_emitter, broker) == 0,
 static_assert(offsetof(struct pooter_consumer, broker) == 0,
 	      "a consumer handle begins with its broker");
 
+/* The by-name calls: no options matter to a shared-memory broker. */
+static int shm_create_opts(const char *name,
+			   const struct pooter_broker_attr *attr,
+			   const struct pooter_url_opts *opts,
+			   struct pooter_broker **brokerp)
+{
+	return shm_broker_create(name, attr, brokerp);
+}
+
+static int shm_open_opts(const char *name, const struct pooter_url_opts *opts,
+			 struct pooter_broker **brokerp)
+{
+	return shm_broker_open(name, brokerp);
+}
+
+static int shm_unlink_opts(const char *name,
+			   const struct pooter_url_opts *opts)
+{
+	return shm_broker_unlink(name);
+}
+
+static int shm_list_opts(const char *url, const struct pooter_url_opts *opts,
+			 int (*cb)(const char *name, void *arg), void *arg)
+{
+	return shm_broker_foreach(cb, arg);
+}
+
 const struct backend_ops shm_backend = {
 	.name = "shm",
 
-	.create = shm_broker_create,
-	.open = shm_broker_open,
-	.unlink = shm_broker_unlink,
-	.list = shm_broker_foreach,
+	.create = shm_create_opts,
+	.open = shm_open_opts,
+	.unlink = shm_unlink_opts,
+	.list = shm_list_opts,
 	.check = shm_broker_check,
 
 	.close = shm_broker_close,
