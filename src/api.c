@@ -145,14 +145,29 @@ static int backend_of(const char *name, const struct backend_ops **opsp,
 			 name, (int)(sep - name), name);
 }
 
-/* Options must say their size (libbpf-style, as the attr does). */
+/*
+ * Options say their size (libbpf-style, as the attr does): a newer caller's
+ * fields past the ones this library knows must be zero.
+ */
 static int url_opts_check(const struct pooter_url_opts *opts)
 {
-	if (opts && (opts->sz < offsetofend(struct pooter_url_opts, auth) ||
-		     opts->sz > sizeof(*opts)))
+	if (!opts)
+		return 0;
+	if (opts->sz < offsetofend(struct pooter_url_opts, auth))
 		return set_error(-EINVAL,
 				 "pooter_url_opts.sz is %zu: use POOTER_OPTS",
 				 opts->sz);
+	for (size_t i = offsetofend(struct pooter_url_opts, auth);
+	     i < opts->sz; i++)
+		if (((const char *)opts)[i])
+			return set_error(-EINVAL,
+					 "pooter_url_opts has fields this "
+					 "library does not know (sz %zu)",
+					 opts->sz);
+	if (!opts->auth != !opts->auth_scheme)
+		return set_error(-EINVAL,
+				 "pooter_url_opts: auth and auth_scheme go "
+				 "together (e.g. \"digest\", \"user:secret\")");
 	return 0;
 }
 
@@ -218,6 +233,7 @@ POOTER_API int pooter_broker_unlink_url(const char *url,
 	const char *name;
 	int err;
 
+	clear_error();
 	return_if_null(url, "name");
 	err = url_opts_check(opts);
 	if (!err)

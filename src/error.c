@@ -82,7 +82,11 @@ POOTER_API const char *pooter_strerror(int err)
 	case ENOBUFS:
 		return "Consumer already holds every ring record: release one first";
 	case EOPNOTSUPP:
-		return "Operation not supported here (io_uring or its futex operations unavailable)";
+		return "Operation not supported here (by the kernel, the sandbox, or the broker's backend)";
+	case EPROTONOSUPPORT:
+		return "No backend for this broker name (unknown URL scheme, or its plugin is not installed)";
+	case EHOSTUNREACH:
+		return "No server of the broker's ensemble answered in time";
 	case EIDRM:
 		return "Member was removed from the broker";
 	case EDEADLK:

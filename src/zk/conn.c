@@ -1,0 +1,640 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn.c - one ZooKeeper session, driven by its owner: the single-threaded
+ * client's zookeeper_interest() and zookeeper_process() under poll(), no
+ * library threads.  Requests are asynchronous (zr_*) and waited for with
+ * zr_wait(), so that several can be in flight at once.  Every watch goes
+ * to one watcher, which counts events in conn->gen: a waiter reads with
+ * watches set, then sleeps until gen moves (zc_wait_change()).
+ *
+ * The session's clock: writes return the ensemble's time (Stat.mtime, ms,
+ * the leader's clock); each sample, with half its round trip as error,
+ * gives an offset to the local CLOCK_MONOTONIC.  Deadlines are judged on
+ * the ensemble's clock (zc_clock_now()); the offset only says when to look.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "zk.h"
+
+uint64_t zc_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int zc_errno(int rc)
+{
+	if (rc == ZOK)
+		return 0;
+	if (rc == ZNONODE)
+		return -ENOENT;
+	if (rc == ZNODEEXISTS)
+		return -EEXIST;
+	if (rc == ZBADVERSION)
+		return -ESTALE; /* lost a race: look again */
+	if (rc == ZNOAUTH || rc == ZAUTHFAILED)
+		return -EACCES;
+	if (rc == ZNOTEMPTY)
+		return -ENOTEMPTY;
+	if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT)
+		return -ENOTCONN; /* outcome unknown: look again */
+	if (rc == ZSESSIONEXPIRED || rc == ZINVALIDSTATE ||
+	    rc == ZSESSIONMOVED || rc == ZCLOSING)
+		return -ECONNRESET; /* this session is over */
+	if (rc == ZBADARGUMENTS || rc == ZMARSHALLINGERROR)
+		return -EINVAL;
+	return -EIO;
+}
+
+static void zc_watcher(zhandle_t *zh, int type, int state, const char *path,
+		       void *ctx)
+{
+	struct zk_conn *c = ctx;
+
+	if (type == ZOO_SESSION_EVENT) {
+		if (state == ZOO_CONNECTED_STATE) {
+			c->connected = true;
+		} else if (state == ZOO_EXPIRED_SESSION_STATE ||
+			   state == ZOO_AUTH_FAILED_STATE) {
+			c->connected = false;
+			c->expired = true;
+		} else {
+			c->connected = false;
+		}
+	}
+	c->gen++;
+}
+
+static void auth_done(int rc, const void *data)
+{
+	struct zk_req *r = (struct zk_req *)data;
+
+	r->rc = rc;
+	r->done = true;
+}
+
+static int zc_init(struct zk_conn *c)
+{
+	uint64_t until;
+	int err;
+
+	c->connected = false;
+	c->expired = false;
+	c->clock_rtt_ns = UINT64_MAX;
+	c->zh = zookeeper_init(c->hosts, zc_watcher, (int)c->session_ms, NULL,
+			       c, 0);
+	if (!c->zh)
+		return zk_error(-errno ?: -EINVAL,
+				"zk://%s: cannot start a session: %s", c->hosts,
+				strerror(errno));
+	if (c->auth_scheme[0]) {
+		struct zk_req *r = calloc(1, sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		zoo_add_auth(c->zh, c->auth_scheme, c->auth,
+			     (int)strlen(c->auth), auth_done, r);
+		err = zr_wait(c, r);
+		if (!err && r->rc != ZOK)
+			err = zk_error(-EACCES,
+				       "zk://%s: authentication (%s) refused",
+				       c->hosts, c->auth_scheme);
+		if (err != -EHOSTUNREACH) /* else abandoned: it leaks */
+			free(r);
+		if (err) {
+			zc_close(c);
+			return err;
+		}
+	}
+	until = zc_now() + (uint64_t)c->connect_ms * 1000000ull;
+	while (!c->connected) {
+		if (c->expired || zc_now() >= until) {
+			zc_close(c);
+			return zk_error(-EHOSTUNREACH,
+					"zk://%s: no server of the ensemble "
+					"answered within %u ms",
+					c->hosts, c->connect_ms);
+		}
+		zc_pump(c, until);
+	}
+	return 0;
+}
+
+int zc_open(struct zk_conn *c, const char *hosts,
+	    const struct pooter_url_opts *opts)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	if (strlen(hosts) >= sizeof(c->hosts))
+		return zk_error(-ENAMETOOLONG, "zk://%s: host list too long",
+				hosts);
+	strcpy(c->hosts, hosts);
+	c->session_ms = opts && opts->session_timeout_ms ?
+				opts->session_timeout_ms :
+				ZK_SESSION_DEFAULT_MS;
+	c->connect_ms = opts && opts->connect_timeout_ms ?
+				opts->connect_timeout_ms :
+				ZK_CONNECT_DEFAULT_MS;
+	if (opts && opts->auth_scheme && opts->auth) {
+		if (strlen(opts->auth_scheme) >= sizeof(c->auth_scheme) ||
+		    strlen(opts->auth) >= sizeof(c->auth))
+			return zk_error(-EINVAL, "zk://%s: auth too long",
+					hosts);
+		strcpy(c->auth_scheme, opts->auth_scheme);
+		strcpy(c->auth, opts->auth);
+	}
+	return zc_init(c);
+}
+
+/* A new session on the same ensemble, after this one ended. */
+int zc_reopen(struct zk_conn *c)
+{
+	zc_close(c);
+	return zc_init(c);
+}
+
+void zc_close(struct zk_conn *c)
+{
+	if (c->zh)
+		zookeeper_close(c->zh);
+	c->zh = NULL;
+	c->connected = false;
+}
+
+/*
+ * The keeper: a session lives as long as it is driven (pings every third of
+ * its timeout), and a member that computes for a while between two calls is
+ * alive all the same.  So one thread per process drives every session whose
+ * owner is not inside a call at that moment (trylock: an owner's call
+ * drives it itself).  It only ever polls without waiting.
+ */
+#define KEEPER_PERIOD_MS 100
+
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zk_conn *kept;
+static bool keeper_running;
+
+static void *keeper(void *arg)
+{
+	for (;;) {
+		struct timespec ts = { 0, KEEPER_PERIOD_MS * 1000000l };
+
+		pthread_mutex_lock(&kept_lock);
+		for (struct zk_conn *c = kept; c; c = c->next) {
+			if (pthread_mutex_trylock(&c->lock))
+				continue;
+			if (c->zh)
+				zc_pump(c, 0);
+			pthread_mutex_unlock(&c->lock);
+		}
+		pthread_mutex_unlock(&kept_lock);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* After fork: the parent's sessions are the parent's; no keeper runs here. */
+static void keeper_atfork_child(void)
+{
+	pthread_mutex_init(&kept_lock, NULL);
+	kept = NULL;
+	keeper_running = false;
+}
+
+/* Put c, opened, in the keeper's care (once its owner is done with it). */
+void zc_keep(struct zk_conn *c)
+{
+	static bool atfork; /* inherited by children: registered once */
+
+	pthread_mutex_lock(&kept_lock);
+	if (!keeper_running) {
+		pthread_attr_t attr;
+		pthread_t t;
+		sigset_t all, old;
+
+		if (!atfork)
+			atfork = !pthread_atfork(NULL, NULL, keeper_atfork_child);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		/* no signal of the application's lands on our thread */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		keeper_running = !pthread_create(&t, &attr, keeper, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&attr);
+	}
+	if (!c->kept) {
+		c->next = kept;
+		kept = c;
+		c->kept = true;
+	}
+	pthread_mutex_unlock(&kept_lock);
+}
+
+/* Take c off the keeper's list: its owner alone drives it from now on. */
+void zc_unkeep(struct zk_conn *c)
+{
+	pthread_mutex_lock(&kept_lock);
+	for (struct zk_conn **p = &kept; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	c->kept = false;
+	pthread_mutex_unlock(&kept_lock);
+}
+
+/* Close c for good, off the keeper's list; its memory is the caller's. */
+void zc_destroy(struct zk_conn *c)
+{
+	zc_unkeep(c);
+	zc_close(c);
+	pthread_mutex_destroy(&c->lock);
+}
+
+/* Drive the session once: wait for its socket (or its own timer) until. */
+int zc_pump(struct zk_conn *c, uint64_t until_ns)
+{
+	struct timeval tv = { 0, 0 };
+	struct pollfd p = { .fd = -1 };
+	int fd = -1, interest = 0, rc, ms, events = 0;
+	uint64_t now = zc_now();
+
+	if (!c->zh)
+		return -ECONNRESET;
+	rc = zookeeper_interest(c->zh, &fd, &interest, &tv);
+	if (rc != ZOK && rc != ZNOTHING && rc != ZCONNECTIONLOSS &&
+	    rc != ZOPERATIONTIMEOUT) {
+		if (zc_errno(rc) == -ECONNRESET)
+			c->expired = true;
+		return zc_errno(rc);
+	}
+	ms = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+	if (until_ns <= now)
+		ms = 0;
+	else if ((until_ns - now + 999999) / 1000000 < (uint64_t)ms)
+		ms = (int)((until_ns - now + 999999) / 1000000);
+	if (fd >= 0) {
+		p.fd = fd;
+		if (interest & ZOOKEEPER_READ)
+			p.events |= POLLIN;
+		if (interest & ZOOKEEPER_WRITE)
+			p.events |= POLLOUT;
+	}
+	rc = poll(&p, fd >= 0, ms);
+	if (rc < 0 && errno != EINTR)
+		return -errno;
+	if (rc > 0) {
+		if (p.revents & (POLLIN | POLLERR | POLLHUP))
+			events |= ZOOKEEPER_READ;
+		if (p.revents & POLLOUT)
+			events |= ZOOKEEPER_WRITE;
+	}
+	rc = zookeeper_process(c->zh, events);
+	if (zc_errno(rc) == -ECONNRESET && rc != ZCLOSING)
+		c->expired = true;
+	return 0;
+}
+
+/* Wait until connected again; -EHOSTUNREACH after connect_ms. */
+int zc_wait_connected(struct zk_conn *c)
+{
+	uint64_t until = zc_now() + (uint64_t)c->connect_ms * 1000000ull +
+			 (uint64_t)c->session_ms * 1000000ull;
+
+	while (!c->connected) {
+		if (c->expired)
+			return -ECONNRESET;
+		if (zc_now() >= until)
+			return zk_error(-EHOSTUNREACH,
+					"zk://%s: the ensemble did not answer "
+					"for %u ms",
+					c->hosts, c->connect_ms + c->session_ms);
+		zc_pump(c, until);
+	}
+	return 0;
+}
+
+/* Sleep until a watch fires (gen moves), the session changes, or until. */
+int zc_wait_change(struct zk_conn *c, uint64_t gen, uint64_t until_ns)
+{
+	while (c->gen == gen && zc_now() < until_ns) {
+		int err = zc_pump(c, until_ns);
+
+		if (err)
+			return err;
+		if (c->expired)
+			return -ECONNRESET;
+	}
+	return 0;
+}
+
+/* --- requests ------------------------------------------------------------ */
+
+static struct zk_req *zr_new(void)
+{
+	struct zk_req *r = calloc(1, sizeof(*r));
+
+	if (r)
+		r->sent_ns = zc_now();
+	return r;
+}
+
+void zr_free(struct zk_req *r)
+{
+	if (!r)
+		return;
+	free(r->data);
+	for (int i = 0; i < r->kids.count; i++)
+		free(r->kids.data[i]);
+	free(r->kids.data);
+	if (r->results) {
+		for (int i = 0; i < r->nops; i++)
+			free(r->results[i].stat);
+		free(r->results);
+	}
+	free(r);
+}
+
+/* A completion: settle r, or free it if its waiter gave up. */
+static bool zr_settle(struct zk_req *r, int rc)
+{
+	if (r->abandoned) {
+		zr_free(r);
+		return false;
+	}
+	r->rc = rc;
+	r->done = true;
+	return true;
+}
+
+static void data_done(int rc, const char *value, int len,
+		      const struct Stat *stat, const void *data)
+{
+	struct zk_req *r = (struct zk_req *)data;
+
+	if (!zr_settle(r, rc))
+		return;
+	if (rc == ZOK) {
+		if (stat)
+			r->stat = *stat;
+		if (value && len > 0) {
+			r->data = malloc((size_t)len + 1);
+			if (!r->data) {
+				r->rc = ZSYSTEMERROR;
+				return;
+			}
+			memcpy(r->data, value, (size_t)len);
+			r->data[len] = '\0';
+			r->len = len;
+		}
+	}
+}
+
+static void strings_done(int rc, const struct String_vector *v,
+			 const void *data)
+{
+	struct zk_req *r = (struct zk_req *)data;
+
+	if (!zr_settle(r, rc))
+		return;
+	if (rc != ZOK || !v || v->count <= 0)
+		return;
+	r->kids.data = calloc((size_t)v->count, sizeof(char *));
+	if (!r->kids.data) {
+		r->rc = ZSYSTEMERROR;
+		return;
+	}
+	for (int i = 0; i < v->count; i++) {
+		r->kids.data[i] = strdup(v->data[i]);
+		if (!r->kids.data[i]) {
+			r->rc = ZSYSTEMERROR;
+			return;
+		}
+		r->kids.count = i + 1;
+	}
+}
+
+static void stat_done(int rc, const struct Stat *stat, const void *data)
+{
+	struct zk_req *r = (struct zk_req *)data;
+
+	if (zr_settle(r, rc) && rc == ZOK && stat)
+		r->stat = *stat;
+}
+
+static void void_done(int rc, const void *data)
+{
+	zr_settle((struct zk_req *)data, rc);
+}
+
+static void string_stat_done(int rc, const char *s, const struct Stat *stat,
+			     const void *data)
+{
+	struct zk_req *r = (struct zk_req *)data;
+
+	if (zr_settle(r, rc) && rc == ZOK && stat)
+		r->stat = *stat;
+}
+
+/* A request that could not be sent completes at once with its error. */
+static struct zk_req *zr_sent(struct zk_req *r, int rc)
+{
+	if (rc != ZOK) {
+		r->rc = rc;
+		r->done = true;
+	}
+	return r;
+}
+
+struct zk_req *zr_get(struct zk_conn *c, const char *path, bool watch)
+{
+	struct zk_req *r = zr_new();
+
+	if (!r)
+		return NULL;
+	return zr_sent(r, zoo_aget(c->zh, path, watch, data_done, r));
+}
+
+struct zk_req *zr_children(struct zk_conn *c, const char *path, bool watch)
+{
+	struct zk_req *r = zr_new();
+
+	if (!r)
+		return NULL;
+	return zr_sent(r,
+		       zoo_aget_children(c->zh, path, watch, strings_done, r));
+}
+
+struct zk_req *zr_set(struct zk_conn *c, const char *path, const char *buf,
+		      int len, int version)
+{
+	struct zk_req *r = zr_new();
+
+	if (!r)
+		return NULL;
+	return zr_sent(r,
+		       zoo_aset(c->zh, path, buf, len, version, stat_done, r));
+}
+
+struct zk_req *zr_create(struct zk_conn *c, const char *path, const char *buf,
+			 int len, const struct ACL_vector *acl, int mode)
+{
+	struct zk_req *r = zr_new();
+
+	if (!r)
+		return NULL;
+	return zr_sent(r, zoo_acreate2(c->zh, path, buf, len, acl, mode,
+				       string_stat_done, r));
+}
+
+struct zk_req *zr_delete(struct zk_conn *c, const char *path, int version)
+{
+	struct zk_req *r = zr_new();
+
+	if (!r)
+		return NULL;
+	return zr_sent(r, zoo_adelete(c->zh, path, version, void_done, r));
+}
+
+/*
+ * A multi-op.  The ops' set stats must point into memory that outlives the
+ * request: each result gets a Stat of its own here, freed with it.
+ */
+struct zk_req *zr_multi(struct zk_conn *c, int n, const zoo_op_t *ops)
+{
+	struct zk_req *r = zr_new();
+	zoo_op_t *copy;
+	int rc;
+
+	if (!r)
+		return NULL;
+	r->nops = n;
+	r->results = calloc((size_t)n, sizeof(*r->results));
+	copy = calloc((size_t)n, sizeof(*copy));
+	if (!r->results || !copy) {
+		free(copy);
+		zr_free(r);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		copy[i] = ops[i];
+		if (ops[i].type == ZOO_SETDATA_OP) {
+			r->results[i].stat = calloc(1, sizeof(struct Stat));
+			if (!r->results[i].stat) {
+				free(copy);
+				zr_free(r);
+				return NULL;
+			}
+			copy[i].set_op.stat = r->results[i].stat;
+		}
+	}
+	rc = zoo_amulti(c->zh, n, copy, r->results, void_done, r);
+	free(copy);
+	return zr_sent(r, rc);
+}
+
+/*
+ * Wait for r; 0 when it completed (its rc says how), -EHOSTUNREACH when
+ * the ensemble did not answer in time (r is then abandoned: not to be
+ * touched or freed again), -ENOMEM for a NULL r.
+ */
+int zr_wait(struct zk_conn *c, struct zk_req *r)
+{
+	uint64_t until;
+
+	if (!r)
+		return zk_error(-ENOMEM, "out of memory for a request");
+	until = zc_now() + (uint64_t)(c->connect_ms + c->session_ms) *
+				   1000000ull;
+	while (!r->done) {
+		if (zc_now() >= until || !c->zh) {
+			r->abandoned = true;
+			return zk_error(-EHOSTUNREACH,
+					"zk://%s: no answer for %u ms",
+					c->hosts,
+					c->connect_ms + c->session_ms);
+		}
+		zc_pump(c, until);
+	}
+	return 0;
+}
+
+/* Wait for every request; on failure the ones not done are abandoned. */
+int zr_wait_all(struct zk_conn *c, struct zk_req **rs, int n)
+{
+	int err = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!err) {
+			err = zr_wait(c, rs[i]);
+			if (err)
+				rs[i] = NULL; /* abandoned by zr_wait */
+			continue;
+		}
+		if (!rs[i])
+			continue;
+		if (rs[i]->done) {
+			zr_free(rs[i]);
+		} else {
+			rs[i]->abandoned = true;
+		}
+		rs[i] = NULL;
+	}
+	if (err)
+		for (int i = 0; i < n; i++) {
+			zr_free(rs[i]);
+			rs[i] = NULL;
+		}
+	return err;
+}
+
+/* --- the ensemble's clock ------------------------------------------------ */
+
+void zc_clock_sample(struct zk_conn *c, int64_t mtime_ms, uint64_t sent_ns)
+{
+	uint64_t now = zc_now(), rtt = now - sent_ns;
+
+	/* a stale sample is as good as a fresh one: the clocks run alike */
+	if (rtt > c->clock_rtt_ns)
+		return;
+	c->clock_rtt_ns = rtt;
+	c->clock_off_ns = mtime_ms * 1000000ll - (int64_t)(sent_ns + rtt / 2);
+}
+
+/* The ensemble's time now, by a write to clock_path. */
+int zc_clock_now(struct zk_conn *c, const char *clock_path, int64_t *ms)
+{
+	struct zk_req *r = zr_set(c, clock_path, "", 0, -1);
+	int err = zr_wait(c, r);
+
+	if (err)
+		return err;
+	err = zc_errno(r->rc);
+	if (!err) {
+		*ms = r->stat.mtime;
+		zc_clock_sample(c, r->stat.mtime, r->sent_ns);
+	}
+	zr_free(r);
+	return err;
+}
+
+/* The local CLOCK_MONOTONIC time at which the ensemble's clock says zk_ms. */
+uint64_t zc_local_ns(const struct zk_conn *c, int64_t zk_ms)
+{
+	int64_t t = zk_ms * 1000000ll - c->clock_off_ns;
+
+	if (c->clock_rtt_ns == UINT64_MAX)
+		return zc_now(); /* no sample yet: look now */
+	/* the sample's error, and mtime's truncation to ms */
+	t += (int64_t)(c->clock_rtt_ns / 2) + 1000000ll;
+	return t < 0 ? 0 : (uint64_t)t;
+}
