@@ -846,57 +846,9 @@ out:
 
 /* --- the table ------------------------------------------------------------- */
 
-static int zk_async_unsupported(void)
-{
-	return zk_error(-EOPNOTSUPP,
-			"the io_uring calls are not supported on zk:// "
-			"brokers: use pooter_emit_submit() with "
-			"pooter_ticket_wait(), and pooter_consume()");
-}
-
 static int zk_uring_supported(void)
 {
-	return zk_async_unsupported();
-}
-
-static int zk_prep_round_wait(struct io_uring *ring, struct pooter_ticket *t,
-			      uint64_t user_data)
-{
-	return zk_async_unsupported();
-}
-
-static int zk_round_complete(struct io_uring *ring, struct pooter_ticket *t,
-			     const struct io_uring_cqe *cqe)
-{
-	return zk_async_unsupported();
-}
-
-static int zk_prep_consume_wait(struct io_uring *ring,
-				struct pooter_consumer *c, int timeout_ms,
-				uint64_t user_data)
-{
-	return zk_async_unsupported();
-}
-
-static int zk_consume_complete(struct io_uring *ring,
-			       struct pooter_consumer *c,
-			       const struct io_uring_cqe *cqe,
-			       const struct pooter_delivery **deliveryp)
-{
-	return zk_async_unsupported();
-}
-
-static int zk_prep_space_wait(struct io_uring *ring,
-			      struct pooter_emitter *em, int timeout_ms,
-			      uint64_t user_data)
-{
-	return zk_async_unsupported();
-}
-
-static int zk_space_complete(struct io_uring *ring, struct pooter_emitter *em,
-			     const struct io_uring_cqe *cqe)
-{
-	return zk_async_unsupported();
+	return 0; /* POLL_ADD on an eventfd: io_uring's oldest operation */
 }
 
 /*
@@ -939,6 +891,27 @@ LOCKED(int, zk_consume, CS(c),
        (c, timeout_ms, dp))
 LOCKED(int, zk_release, CS(c),
        (struct pooter_consumer *c, const struct pooter_delivery *d), (c, d))
+LOCKED(int, zk_prep_round_wait, EM(t->emitter),
+       (struct io_uring *ring, struct pooter_ticket *t, uint64_t ud),
+       (ring, t, ud))
+LOCKED(int, zk_round_complete, EM(t->emitter),
+       (struct io_uring *ring, struct pooter_ticket *t,
+	const struct io_uring_cqe *cqe),
+       (ring, t, cqe))
+LOCKED(int, zk_prep_consume_wait, CS(c),
+       (struct io_uring *ring, struct pooter_consumer *c, int ms, uint64_t ud),
+       (ring, c, ms, ud))
+LOCKED(int, zk_consume_complete, CS(c),
+       (struct io_uring *ring, struct pooter_consumer *c,
+	const struct io_uring_cqe *cqe, const struct pooter_delivery **dp),
+       (ring, c, cqe, dp))
+LOCKED(int, zk_prep_space_wait, EM(em),
+       (struct io_uring *ring, struct pooter_emitter *em, int ms, uint64_t ud),
+       (ring, em, ms, ud))
+LOCKED(int, zk_space_complete, EM(em),
+       (struct io_uring *ring, struct pooter_emitter *em,
+	const struct io_uring_cqe *cqe),
+       (ring, em, cqe))
 
 const struct backend_ops zk_backend = {
 	.name = "zk",
@@ -972,12 +945,12 @@ const struct backend_ops zk_backend = {
 	.release = zk_release_locked,
 
 	.uring_supported = zk_uring_supported,
-	.prep_round_wait = zk_prep_round_wait,
-	.round_complete = zk_round_complete,
-	.prep_consume_wait = zk_prep_consume_wait,
-	.consume_complete = zk_consume_complete,
-	.prep_space_wait = zk_prep_space_wait,
-	.space_complete = zk_space_complete,
+	.prep_round_wait = zk_prep_round_wait_locked,
+	.round_complete = zk_round_complete_locked,
+	.prep_consume_wait = zk_prep_consume_wait_locked,
+	.consume_complete = zk_consume_complete_locked,
+	.prep_space_wait = zk_prep_space_wait_locked,
+	.space_complete = zk_space_complete_locked,
 };
 
 /* The plugin's one exported name (backend.h). */

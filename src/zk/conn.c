@@ -16,6 +16,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -174,29 +176,81 @@ void zc_close(struct zk_conn *c)
  * its timeout), and a member that computes for a while between two calls is
  * alive all the same.  So one thread per process drives every session whose
  * owner is not inside a call at that moment (trylock: an owner's call
- * drives it itself).  It only ever polls without waiting.
+ * drives it itself), polling their sockets together.  It also does the
+ * work of waits armed on an application's ring (async.c): a session's
+ * work() runs when its watches fired or its time came.
  */
 #define KEEPER_PERIOD_MS 100
+#define KEEPER_MAX 256
 
 static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct zk_conn *kept;
 static bool keeper_running;
+static int keeper_efd = -1;
+
+/* Have the keeper look at its sessions now (a wait was armed). */
+void zc_kick(void)
+{
+	uint64_t one = 1;
+
+	if (keeper_efd >= 0 && write(keeper_efd, &one, sizeof(one)) < 0) {
+		/* full (never, in practice): it is awake anyway */
+	}
+}
 
 static void *keeper(void *arg)
 {
+	struct pollfd *p = calloc(KEEPER_MAX + 1, sizeof(*p));
+
+	if (!p)
+		return NULL;
 	for (;;) {
-		struct timespec ts = { 0, KEEPER_PERIOD_MS * 1000000l };
+		uint64_t now = zc_now(), next = now + KEEPER_PERIOD_MS * 1000000ull,
+			 junk;
+		int n = 0, ms;
 
 		pthread_mutex_lock(&kept_lock);
-		for (struct zk_conn *c = kept; c; c = c->next) {
+		for (struct zk_conn *c = kept; c && n < KEEPER_MAX; c = c->next) {
+			struct timeval tv;
+			int fd = -1, interest = 0;
+
 			if (pthread_mutex_trylock(&c->lock))
 				continue;
-			if (c->zh)
+			if (c->zh) {
 				zc_pump(c, 0);
+				if (c->work) {
+					uint64_t w = c->work(c, c->owner);
+
+					if (w < next)
+						next = w;
+				}
+			}
+			if (c->zh &&
+			    zookeeper_interest(c->zh, &fd, &interest, &tv) ==
+				    ZOK &&
+			    fd >= 0) {
+				uint64_t t = zc_now() +
+					     (uint64_t)tv.tv_sec * 1000000000ull +
+					     (uint64_t)tv.tv_usec * 1000ull;
+
+				p[n].fd = fd;
+				p[n].events = (interest & ZOOKEEPER_READ ? POLLIN : 0) |
+					      (interest & ZOOKEEPER_WRITE ? POLLOUT : 0);
+				n++;
+				if (t < next)
+					next = t;
+			}
 			pthread_mutex_unlock(&c->lock);
 		}
 		pthread_mutex_unlock(&kept_lock);
-		nanosleep(&ts, NULL);
+		p[n].fd = keeper_efd;
+		p[n].events = POLLIN;
+		now = zc_now();
+		ms = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+		if (poll(p, (nfds_t)n + 1, ms) > 0 && (p[n].revents & POLLIN) &&
+		    read(keeper_efd, &junk, sizeof(junk)) < 0) {
+			/* another read took it */
+		}
 	}
 	return NULL;
 }
@@ -204,6 +258,9 @@ static void *keeper(void *arg)
 /* After fork: the parent's sessions are the parent's; no keeper runs here. */
 static void keeper_atfork_child(void)
 {
+	if (keeper_efd >= 0)
+		close(keeper_efd); /* the parent's keeper's */
+	keeper_efd = -1;
 	pthread_mutex_init(&kept_lock, NULL);
 	kept = NULL;
 	keeper_running = false;
@@ -224,6 +281,8 @@ void zc_keep(struct zk_conn *c)
 			atfork = !pthread_atfork(NULL, NULL, keeper_atfork_child);
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (keeper_efd < 0)
+			keeper_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		/* no signal of the application's lands on our thread */
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);

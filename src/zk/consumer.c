@@ -199,6 +199,7 @@ int zk_consumer_leave(struct pooter_consumer *pc)
 	int err = 0;
 
 	zc_unkeep(c); /* ours alone from here */
+	zk_armed_cancel(&cs->wait, 1);
 	for (int tries = 0; !cs->gone && tries < 16; tries++) {
 		char cpath[ZK_PATH_MAX], spath[ZK_PATH_MAX], kpath[ZK_PATH_MAX],
 			mpath[ZK_PATH_MAX], state[512];

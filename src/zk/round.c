@@ -456,6 +456,7 @@ int zk_emitter_leave(struct pooter_emitter *pem)
 	int err = 0;
 
 	zc_unkeep(c); /* ours alone from here */
+	zk_armed_cancel(em->armed, ZK_ARMED_MAX);
 	/* an emit owed in the open round cancels it, as we go */
 	for (int tries = 0; !em->gone && tries < 16; tries++) {
 		struct zk_round rd = { 0 };
@@ -958,4 +959,62 @@ int zk_cancel(struct pooter_broker *pb)
 		if (err && err != -ENOENT && (err = zk_retry(c, err, NULL)))
 			return err;
 	}
+}
+
+/* Could an emit go ahead now (a round open, or room in every cursor)? */
+int zk_space_room(struct zk_emitter *em, bool watch)
+{
+	struct zk_broker *b = zkb(em->broker);
+	struct zk_conn *c = &em->conn;
+	char path[ZK_PATH_MAX];
+	struct zk_req *rs[2], **curs = NULL;
+	struct zk_state st;
+	int err, n = 0, room = 1;
+
+	err = zk_read_state(c, b, &st);
+	if (err || st.open)
+		return err ? err : 1;
+	zp(b, path, "/c");
+	rs[0] = zr_children(c, path, watch);
+	zp(b, path, "/k");
+	rs[1] = zr_children(c, path, watch);
+	err = zr_wait_all(c, rs, 2);
+	if (err)
+		return err;
+	if ((err = zc_errno(rs[0]->rc)) || (err = zc_errno(rs[1]->rc)))
+		goto out;
+	n = rs[0]->kids.count;
+	curs = calloc((size_t)n + 1, sizeof(*curs));
+	if (!curs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		zp(b, path, "/c/%s", rs[0]->kids.data[i]);
+		curs[i] = zr_get(c, path, watch);
+	}
+	err = zr_wait_all(c, curs, n);
+	if (err)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		struct zk_cursor cur;
+
+		/* a gone consumer's cursor is reaped by the opening */
+		if (curs[i]->rc != ZOK ||
+		    !zt_in(&rs[1]->kids, rs[0]->kids.data[i]) ||
+		    zt_cursor_parse(curs[i]->data, curs[i]->len, &cur))
+			continue;
+		if (zt_due(&st, cur.notices) >= cur.acked + b->cf.depth)
+			room = 0;
+	}
+	err = room;
+out:
+	if (curs) {
+		for (int i = 0; i < n; i++)
+			zr_free(curs[i]);
+		free(curs);
+	}
+	zr_free(rs[0]);
+	zr_free(rs[1]);
+	return err;
 }

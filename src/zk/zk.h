@@ -48,6 +48,9 @@ struct zk_conn {
 	pthread_mutex_t lock; /* its owner's call, or the keeper (conn.c) */
 	struct zk_conn *next; /* on the keeper's list */
 	bool kept;
+	/* armed waits' work, done by the keeper: when to call again */
+	uint64_t (*work)(struct zk_conn *c, void *owner);
+	void *owner;
 	char hosts[ZK_PATH_MAX];
 	unsigned int session_ms, connect_ms;
 	char auth_scheme[32];
@@ -79,6 +82,7 @@ int zc_open(struct zk_conn *c, const char *hosts,
 int zc_reopen(struct zk_conn *c);
 void zc_close(struct zk_conn *c);
 void zc_keep(struct zk_conn *c);
+void zc_kick(void);
 void zc_unkeep(struct zk_conn *c);
 void zc_destroy(struct zk_conn *c);
 uint64_t zc_now(void);
@@ -170,8 +174,27 @@ struct zk_broker {
 	struct ACL_vector acl_vec;
 };
 
+/* A wait armed on an application's ring (async.c): a POLL_ADD on efd. */
+#define ZK_ARMED_MAX 9 /* 8 round waits and a space wait, as shm's */
+
+enum zk_armed_kind { ZK_ARMED_FREE, ZK_ARMED_ROUND, ZK_ARMED_SPACE,
+		     ZK_ARMED_CONSUME };
+
+struct zk_armed {
+	int kind; /* enum zk_armed_kind */
+	const struct pooter_ticket *t;
+	uint64_t round;
+	struct io_uring *ring;
+	uint64_t user_data;
+	int efd; /* 0: none yet (an eventfd is never 0 here: stdin is) */
+	bool settled;
+	int outcome;
+	uint64_t gen_seen, wake_ns, deadline_ns;
+};
+
 struct zk_emitter {
 	struct pooter_broker *broker; /* first: backend.h */
+	struct zk_armed armed[ZK_ARMED_MAX];
 	struct zk_conn conn;
 	char name[POOTER_NAME_MAX + 1];
 	bool gone;	     /* its session ended: removed */
@@ -186,6 +209,8 @@ struct zk_held {
 
 struct zk_consumer {
 	struct pooter_broker *broker; /* first: backend.h */
+	struct zk_armed wait;
+	const struct pooter_delivery *ready; /* taken by the armed wait */
 	struct zk_conn conn;
 	char name[POOTER_NAME_MAX + 1];
 	bool notices;
@@ -228,6 +253,24 @@ int zk_contribute(struct pooter_emitter *em, const void *payload, size_t len,
 		  bool wait_space, struct pooter_ticket *t);
 int zk_outcome_wait(struct pooter_ticket *t);
 int zk_cancel(struct pooter_broker *pb);
+
+int zk_space_room(struct zk_emitter *em, bool watch);
+
+/* async.c */
+int zk_prep_round_wait(struct io_uring *ring, struct pooter_ticket *t,
+		       uint64_t user_data);
+int zk_round_complete(struct io_uring *ring, struct pooter_ticket *t,
+		      const struct io_uring_cqe *cqe);
+int zk_prep_consume_wait(struct io_uring *ring, struct pooter_consumer *c,
+			 int timeout_ms, uint64_t user_data);
+int zk_consume_complete(struct io_uring *ring, struct pooter_consumer *c,
+			const struct io_uring_cqe *cqe,
+			const struct pooter_delivery **deliveryp);
+int zk_prep_space_wait(struct io_uring *ring, struct pooter_emitter *em,
+		       int timeout_ms, uint64_t user_data);
+int zk_space_complete(struct io_uring *ring, struct pooter_emitter *em,
+		      const struct io_uring_cqe *cqe);
+void zk_armed_cancel(struct zk_armed *a, int n);
 
 /* consumer.c */
 int zk_consumer_join(struct pooter_broker *pb, const char *name,
