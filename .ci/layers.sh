@@ -56,4 +56,20 @@ if [[ -s $edges ]] && ! tsort "$edges" >/dev/null 2>"$edges.err"; then
 fi
 rm -f "$edges.err"
 ((status == 0)) && echo "layers: ok: $(ls *.c *.h | wc -l) files in 4 layers, every include goes down or sideways without a cycle"
+
+# Plugins (src/zk/: libpooter-zk.so.0) sit on the seam: besides their own
+# headers they may include only backend.h and base.h (nothing of shm's),
+# and reach libpooter only through struct backend_host.
+for f in zk/*.c zk/*.h; do
+	[[ -e $f ]] || continue
+	while read -r inc; do
+		case $inc in
+		../backend.h | ../base.h) ;;
+		*/*) echo "layers: src/$f includes \"$inc\": a plugin may include only ../backend.h and ../base.h of libpooter" >&2
+		     status=1 ;;
+		*) [[ -e zk/$inc ]] || { echo "layers: src/$f includes \"$inc\", which is not the plugin's" >&2; status=1; } ;;
+		esac
+	done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
+done
+((status == 0)) && echo "layers: ok: src/zk/ (a plugin) includes only backend.h and base.h of libpooter"
 exit $status
