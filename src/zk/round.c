@@ -798,6 +798,24 @@ out:
 	return err;
 }
 
+/* 1 if our emit to round k is there, 0 if not, or a negative errno. */
+static int emit_landed(struct zk_emitter *em, uint64_t k)
+{
+	struct zk_broker *b = zkb(em->broker);
+	char path[ZK_PATH_MAX];
+	struct zk_req *r;
+	int err;
+
+	zp(b, path, "/r/%020llu/%s", (unsigned long long)k, em->name);
+	r = zr_get(&em->conn, path, false);
+	err = zr_wait(&em->conn, r);
+	if (err)
+		return err;
+	err = r->rc == ZOK ? 1 : r->rc == ZNONODE ? 0 : zc_errno(r->rc);
+	zr_free(r);
+	return err;
+}
+
 int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 		  bool wait_space, struct pooter_ticket *t)
 {
@@ -821,6 +839,20 @@ int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 		uint64_t ctime_ms = 0, wake;
 		int outcome;
 
+		if (em->maybe_sent) {
+			/* an answer was lost: did that emit land? never twice */
+			err = emit_landed(em, em->maybe_sent);
+			if (err == 1) {
+				t->round = em->maybe_sent;
+				t->deadline_ns = zc_now();
+				t->outcome = -EINPROGRESS;
+				em->maybe_sent = 0;
+				break;
+			}
+			if (err)
+				goto again;
+			em->maybe_sent = 0;
+		}
 		err = zk_read_state(c, b, &st);
 		if (err)
 			goto again;
@@ -892,13 +924,17 @@ again:
 			continue;
 		if (err == -ENOTCONN || err == -ECONNRESET) {
 			err = zk_retry(c, err, &em->gone);
-			if (!err && em->gone && em->maybe_sent) {
-				/* did our emit land before the session ended? */
+			if (!err && em->gone && em->maybe_sent &&
+			    emit_landed(em, em->maybe_sent) == 1) {
+				/* it landed before the session ended */
 				t->round = em->maybe_sent;
 				t->deadline_ns = zc_now();
 				t->outcome = -EINPROGRESS;
+				em->maybe_sent = 0;
 				break;
 			}
+			if (!err && em->gone)
+				em->maybe_sent = 0;
 			if (!err)
 				err = emitter_check(em);
 			if (err)
@@ -909,6 +945,7 @@ again:
 	}
 	t->emitter = pem;
 	memset(t->priv, 0, sizeof(t->priv));
+	em->maybe_sent = 0; /* this emit is settled: landed */
 	return 0;
 }
 
