@@ -656,6 +656,21 @@ int zr_wait_all(struct zk_conn *c, struct zk_req **rs, int n)
 	return err;
 }
 
+/* Is the ephemeral node at path this session's (a join whose answer was lost)? */
+bool zc_owns(struct zk_conn *c, const char *path)
+{
+	struct zk_req *r = zr_get(c, path, false);
+	const clientid_t *id;
+	bool ours;
+
+	if (zr_wait(c, r))
+		return false;
+	id = c->zh ? zoo_client_id(c->zh) : NULL;
+	ours = r->rc == ZOK && id && r->stat.ephemeralOwner == id->client_id;
+	zr_free(r);
+	return ours;
+}
+
 /* --- the ensemble's clock ------------------------------------------------ */
 
 void zc_clock_sample(struct zk_conn *c, int64_t mtime_ms, uint64_t sent_ns)

@@ -163,6 +163,8 @@ int zk_consumer_join(struct pooter_broker *pb, const char *name,
 		zr_free(r);
 		if (!err)
 			break;
+		if (err == -EEXIST && zc_owns(c, mpath))
+			break; /* our join landed, its answer was lost */
 		if (err == -EEXIST) {
 			err = zk_error(-EEXIST, "%s: the name %s is taken",
 				       b->url, cs->name);

@@ -424,6 +424,8 @@ int zk_emitter_join(struct pooter_broker *pb, const char *name,
 		}
 		if (!err)
 			break;
+		if (err == -EEXIST && zc_owns(c, mpath))
+			break; /* our join landed, its answer was lost */
 		if (err == -EEXIST) {
 			err = zk_error(-EEXIST, "%s: the name %s is taken",
 				       b->url, em->name);

@@ -102,6 +102,7 @@ struct zk_req *zr_delete(struct zk_conn *c, const char *path, int version);
 int zr_wait(struct zk_conn *c, struct zk_req *r);
 int zr_wait_all(struct zk_conn *c, struct zk_req **rs, int n);
 void zr_free(struct zk_req *r);
+bool zc_owns(struct zk_conn *c, const char *path);
 void zc_clock_sample(struct zk_conn *c, int64_t mtime_ms, uint64_t sent_ns);
 int zc_clock_now(struct zk_conn *c, const char *clock_path, int64_t *ms);
 uint64_t zc_local_ns(const struct zk_conn *c, int64_t zk_ms);
