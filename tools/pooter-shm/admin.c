@@ -3,6 +3,8 @@
  * admin.c - the operator's commands: create, rm, set, cancel, check, gc.
  * Each is one call of the library, with its arguments checked first and
  * its failure told on one line; rm --abandoned looks at every broker first.
+ * A broker is a NAME or a URL (url.c); check has no URL options, and is
+ * the shm backend's only (others say -EOPNOTSUPP).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -75,7 +77,7 @@ int cmd_create(const struct shm_cmd *cmd, int argc, char **argv)
 		return shm_usage_error(cmd, "expects at most one broker NAME");
 	if (argc - optind == 1) {
 		name = argv[optind];
-		ret = shm_check_name(cmd, "broker", name);
+		ret = url_check(cmd, name);
 		if (ret)
 			return ret;
 	}
@@ -87,14 +89,14 @@ int cmd_create(const struct shm_cmd *cmd, int argc, char **argv)
 				       "the broker may have",
 				       attr.quorum, emitters);
 
-	ret = shm_result(cmd, name, pooter_broker_create(name, &attr, &broker));
+	ret = shm_result(cmd, name, url_create(name, &attr, &broker));
 	if (ret)
 		return ret;
 	/* A generated name is news to the caller; a given one is not. */
 	if (json && !pooter_broker_stat(broker, &st)) {
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
-		json_string(&j, "name", pooter_broker_name(broker));
+		url_json(&j, "name", name ? name : pooter_broker_name(broker));
 		json_uint(&j, "segment_size", st.segment_size);
 		json_object_begin(&j, "capacities");
 		json_uint(&j, "max_emitters", st.max_emitters);
@@ -132,7 +134,7 @@ static void rm_tell(struct rm_out *o, const char *name, bool removed, int err,
 {
 	if (o->json) {
 		json_object_begin(&o->j, NULL);
-		json_string(&o->j, "name", name);
+		url_json(&o->j, "name", name);
 		json_bool(&o->j, "removed", removed && !o->dry_run);
 		if (err)
 			json_errno(&o->j, err, why);
@@ -204,8 +206,10 @@ static unsigned long long idle_secs(const char *name,
 	if (st->round_state != POOTER_ROUND_NONE &&
 	    shm_now_ns() >= st->round_opened_ns)
 		idle = (shm_now_ns() - st->round_opened_ns) / 1000000000ull;
-	snprintf(path, sizeof(path), "/dev/shm/pooter.%s", name);
-	if (!stat(path, &sb) && !clock_gettime(CLOCK_REALTIME, &now)) {
+	/* Other backends have no file: their rounds alone tell. */
+	snprintf(path, sizeof(path), "/dev/shm/pooter.%s", url_name(name));
+	if (url_is_shm(name) && !stat(path, &sb) &&
+	    !clock_gettime(CLOCK_REALTIME, &now)) {
 		file_age =
 			now.tv_sec > sb.st_mtime ?
 				(unsigned long long)(now.tv_sec - sb.st_mtime) :
@@ -233,7 +237,7 @@ static int rm_abandoned(const char *name, unsigned long long min_idle,
 	int err;
 
 	*why = buf;
-	err = pooter_broker_open(name, &broker);
+	err = url_open(name, &broker);
 	if (err) {
 		snprintf(buf, size, "%s%s%s",
 			 err == -ENOENT ? "no such broker" :
@@ -284,7 +288,7 @@ static int rm_one(const struct shm_cmd *cmd, struct rm_out *o, const char *name,
 
 	if (!force) {
 		/* Junk named pooter.NAME is not ours to remove unasked. */
-		err = pooter_broker_open(name, &broker);
+		err = url_open(name, &broker);
 		if (err == -EPROTO) {
 			snprintf(detail, sizeof(detail), "%s",
 				 shm_detail_trim(pooter_last_error(), name));
@@ -302,7 +306,7 @@ static int rm_one(const struct shm_cmd *cmd, struct rm_out *o, const char *name,
 		rm_tell(o, name, true, 0, NULL);
 		return SHM_EXIT_OK;
 	}
-	err = pooter_broker_unlink(name);
+	err = url_unlink(name);
 	if (err < 0) {
 		snprintf(detail, sizeof(detail), "%s",
 			 err == -ENOENT ? "no such broker" :
@@ -356,7 +360,7 @@ int cmd_rm(const struct shm_cmd *cmd, int argc, char **argv)
 	if (!abandoned && argc - optind < 1)
 		return shm_usage_error(cmd, "expects a broker NAME");
 	for (i = optind; i < argc; i++) {
-		ret = shm_check_name(cmd, "broker", argv[i]);
+		ret = url_check(cmd, argv[i]);
 		if (ret)
 			return ret;
 	}
@@ -405,7 +409,7 @@ int cmd_rm(const struct shm_cmd *cmd, int argc, char **argv)
 			rm_tell(&o, l.names[k], true, 0, reason);
 			continue;
 		}
-		ret = pooter_broker_unlink(l.names[k]);
+		ret = url_unlink(l.names[k]);
 		if (ret == -ENOENT) {
 			rm_tell(&o, l.names[k], false, ret, "no such broker");
 		} else if (ret < 0) {
@@ -458,7 +462,7 @@ int cmd_set(const struct shm_cmd *cmd, int argc, char **argv)
 	if (!ret && json) {
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
-		json_string(&j, "name", name);
+		url_json(&j, "name", name);
 		json_uint(&j, "timeout_ms", timeout_ms);
 		json_object_end(&j);
 		json_end(&j);
@@ -488,7 +492,7 @@ int cmd_cancel(const struct shm_cmd *cmd, int argc, char **argv)
 		if (json) {
 			json_init(&j, stdout);
 			json_object_begin(&j, NULL);
-			json_string(&j, "name", name);
+			url_json(&j, "name", name);
 			json_bool(&j, "cancelled", false);
 			json_null(&j, "round");
 			json_object_end(&j);
@@ -503,7 +507,7 @@ int cmd_cancel(const struct shm_cmd *cmd, int argc, char **argv)
 		if (json) {
 			json_init(&j, stdout);
 			json_object_begin(&j, NULL);
-			json_string(&j, "name", name);
+			url_json(&j, "name", name);
 			json_bool(&j, "cancelled", true);
 			json_uint(&j, "round", st.round);
 			json_object_end(&j);
@@ -582,7 +586,7 @@ int cmd_check(const struct shm_cmd *cmd, int argc, char **argv)
 
 	if (shm_parse_name(cmd, argc, argv, opts, &r.name, &ret))
 		return ret;
-	ret = shm_check_name(cmd, "broker", r.name);
+	ret = url_check(cmd, r.name);
 	if (ret)
 		return ret;
 
@@ -605,7 +609,7 @@ int cmd_check(const struct shm_cmd *cmd, int argc, char **argv)
 	if (r.json) {
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
-		json_string(&j, "name", r.name);
+		url_json(&j, "name", r.name);
 		json_bool(&j, "ok", !problems);
 		json_bool(&j, "corrupt", problems > r.dead);
 		json_uint(&j, "dead_members", r.dead);
@@ -682,7 +686,7 @@ int cmd_gc(const struct shm_cmd *cmd, int argc, char **argv)
 	if (json) {
 		json_init(&j, stdout);
 		json_object_begin(&j, NULL);
-		json_string(&j, "name", name);
+		url_json(&j, "name", name);
 		json_uint(&j, "count", reaped);
 		json_array_begin(&j, "reclaimed");
 	}

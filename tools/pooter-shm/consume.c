@@ -69,7 +69,7 @@ static void print_json(FILE *out, const char *broker, const char *consumer,
 
 	json_init(&j, out);
 	json_object_begin(&j, NULL);
-	json_string(&j, "broker", broker);
+	url_json(&j, "broker", broker);
 	json_string(&j, "consumer", consumer);
 	json_uint(&j, "round", d->round);
 	json_string(&j, "outcome", shm_outcome_name(d->outcome));
@@ -151,7 +151,7 @@ int cmd_consume(const struct shm_cmd *cmd, int argc, char **argv)
 	if (follow && have_count)
 		return shm_usage_error(cmd, "--count and --follow exclude each "
 					    "other");
-	ret = shm_check_name(cmd, "broker", name);
+	ret = url_check(cmd, name);
 	if (!ret && as)
 		ret = shm_check_name(cmd, "consumer", as);
 	if (ret)

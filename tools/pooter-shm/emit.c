@@ -72,7 +72,7 @@ static void emit_json(const char *broker, struct pooter_emitter *emitter,
 
 	json_init(&j, stdout);
 	json_object_begin(&j, NULL);
-	json_string(&j, "broker", broker);
+	url_json(&j, "broker", broker);
 	json_string(&j, "emitter", pooter_emitter_name(emitter));
 	if (round)
 		json_uint(&j, "round", *round);
@@ -116,7 +116,7 @@ int cmd_emit(const struct shm_cmd *cmd, int argc, char **argv)
 		return shm_usage_error(cmd, "give one payload: --data, --file "
 					    "or -");
 	name = argv[optind];
-	ret = shm_check_name(cmd, "broker", name);
+	ret = url_check(cmd, name);
 	if (!ret && as)
 		ret = shm_check_name(cmd, "emitter", as);
 	if (ret)

@@ -6,7 +6,9 @@
  * A snapshot is three reads through the public inspection API (stat, the
  * members, the ring), not one atomic picture: a member may join between
  * them.  That is the price of knowing nothing of the layout, and fine for
- * a tool a human reads.
+ * a tool a human reads.  A backend may not list its ring records
+ * (pooter_broker_foreach_record() is -EOPNOTSUPP on zk://): the snapshot
+ * then says so, and the rest is shown all the same.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -78,6 +80,7 @@ int snapshot_take(struct pooter_broker *broker, struct snapshot *s)
 
 	s->nmembers = 0;
 	s->nrecords = 0;
+	s->records_listed = true;
 	/* stat first: it enforces an overdue deadline, as the others may not. */
 	ret = pooter_broker_stat(broker, &s->st);
 	if (ret < 0)
@@ -87,8 +90,12 @@ int snapshot_take(struct pooter_broker *broker, struct snapshot *s)
 	if (ret < 0)
 		return ret;
 	ret = pooter_broker_foreach_record(broker, snapshot_add_record, s);
-	if (ret < 0)
+	if (ret == -EOPNOTSUPP) {
+		s->records_listed = false;
+		s->nrecords = 0;
+	} else if (ret < 0) {
 		return ret;
+	}
 	if (s->nmembers)
 		qsort(s->members, s->nmembers, sizeof(*s->members), member_cmp);
 	if (s->nrecords)
@@ -202,8 +209,12 @@ static void show_text_members(FILE *out, const struct snapshot *s, int kind)
 
 		if (m->kind != kind)
 			continue;
-		fprintf(out, "  %-5u %-8d %-6s ", m->slot, (int)m->pid,
-			m->alive ? "alive" : "dead");
+		/* pid 0: a member of another host (zk), its pid unknown */
+		if (m->pid > 0)
+			fprintf(out, "  %-5u %-8d ", m->slot, (int)m->pid);
+		else
+			fprintf(out, "  %-5u %-8s ", m->slot, "-");
+		fprintf(out, "%-6s ", m->alive ? "alive" : "dead");
 		if (emitters) {
 			if (open && m->participant)
 				standing = m->emitted ? "emitted" : "owes";
@@ -273,12 +284,16 @@ static void show_text_round(FILE *out, const struct snapshot *s)
 	show_text_round_members(out, s, "owes", false);
 }
 
-static void show_text_ring(FILE *out, const struct snapshot *s)
+static void show_text_ring(FILE *out, const char *backend,
+			   const struct snapshot *s)
 {
 	unsigned int i, bit;
 
 	fprintf(out, "ring: %u records, %u free\n", s->st.depth,
 		s->st.records_free);
+	if (!s->records_listed)
+		fprintf(out, "  records are not listed on this backend (%s)\n",
+			backend);
 	if (s->nrecords)
 		fprintf(out, "  %-4s %-10s %-8s %-11s %-9s %s\n", "REC",
 			"STATE", "ROUND", "OUTCOME", "PAYLOADS", "HELD BY");
@@ -313,15 +328,25 @@ static void show_text_ring(FILE *out, const struct snapshot *s)
 	}
 }
 
-static void show_text(FILE *out, const char *name, const struct snapshot *s)
+/* show's broker, as the command line named it: NAME, shm:NAME or a URL. */
+static void show_text(FILE *out, const char *arg, const struct snapshot *s)
 {
 	const struct pooter_broker_stat *st = &s->st;
+	const char *name = url_name(arg);
+	char backend[16];
 
+	url_backend(arg, backend, sizeof(backend));
 	fputs("broker ", out);
 	shm_print_clean(out, name);
-	fprintf(out, "\n  segment     /dev/shm/pooter.");
-	shm_print_clean(out, name);
-	fprintf(out, ", %zu bytes\n", st->segment_size);
+	if (url_is_shm(arg)) {
+		fprintf(out, "\n  segment     /dev/shm/pooter.");
+		shm_print_clean(out, name);
+		fprintf(out, ", %zu bytes\n", st->segment_size);
+	} else {
+		fputs("\n  url         ", out);
+		shm_print_clean(out, arg);
+		fputc('\n', out);
+	}
 	fprintf(out,
 		"  capacities  %u emitters, %u consumers, %u payload bytes, "
 		"ring depth %u\n",
@@ -335,7 +360,7 @@ static void show_text(FILE *out, const char *name, const struct snapshot *s)
 	show_text_members(out, s, POOTER_MEMBER_EMITTER);
 	show_text_members(out, s, POOTER_MEMBER_CONSUMER);
 	show_text_round(out, s);
-	show_text_ring(out, s);
+	show_text_ring(out, backend, s);
 	fprintf(out,
 		"counters\n"
 		"  rounds      %llu opened, %llu resolved, %llu cancelled "
@@ -433,7 +458,10 @@ static void json_members(struct json *j, const struct snapshot *s, int kind)
 		json_object_begin(j, NULL);
 		json_uint(j, "slot", m->slot);
 		json_string(j, "name", m->name);
-		json_int(j, "pid", m->pid);
+		if (m->pid > 0)
+			json_int(j, "pid", m->pid);
+		else
+			json_null(j, "pid");
 		json_bool(j, "alive", m->alive);
 		if (kind == POOTER_MEMBER_EMITTER) {
 			json_bool(j, "participant",
@@ -460,6 +488,13 @@ static void json_ring(struct json *j, const struct snapshot *s)
 	json_object_begin(j, "ring");
 	json_uint(j, "depth", s->st.depth);
 	json_uint(j, "free", s->st.records_free);
+	/* Not listed is not the same as none: null, and a flag to say so. */
+	json_bool(j, "records_listed", s->records_listed);
+	if (!s->records_listed) {
+		json_null(j, "records");
+		json_object_end(j);
+		return;
+	}
 	json_array_begin(j, "records");
 	for (i = 0; i < s->nrecords; i++) {
 		const struct pooter_record_info *r = &s->records[i];
@@ -499,14 +534,17 @@ static void json_ring(struct json *j, const struct snapshot *s)
 	json_object_end(j);
 }
 
-static void show_json(FILE *out, const char *name, const struct snapshot *s)
+static void show_json(FILE *out, const char *arg, const struct snapshot *s)
 {
 	const struct pooter_broker_stat *st = &s->st;
+	char backend[16];
 	struct json j;
 
+	url_backend(arg, backend, sizeof(backend));
 	json_init(&j, out);
 	json_object_begin(&j, NULL);
-	json_string(&j, "name", name);
+	url_json(&j, "name", arg);
+	json_string(&j, "backend", backend);
 	json_uint(&j, "segment_size", st->segment_size);
 	json_object_begin(&j, "capacities");
 	json_uint(&j, "max_emitters", st->max_emitters);
@@ -577,12 +615,13 @@ int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void ls_json_one(struct json *j, const char *name,
+static void ls_json_one(struct json *j, const char *url,
 			struct pooter_broker_stat *st, int err,
 			const char *detail)
 {
 	json_object_begin(j, NULL);
-	json_string(j, "name", name);
+	/* the name as listed, and where: shm:NAME, or the URL it was opened by */
+	url_json(j, "name", url);
 	json_bool(j, "ok", !err);
 	if (err) {
 		json_string(j, "errno", shm_errno_name(err));
@@ -637,6 +676,10 @@ static void ls_text_one(FILE *out, int width, const char *name,
 		(unsigned long long)st->deliveries);
 }
 
+/*
+ * ls: this machine's brokers, or those under a URL's path ("shm:" is this
+ * machine; "zk://HOSTS/PATH" the brokers in PATH), each opened by its URL.
+ */
 int cmd_ls(const struct shm_cmd *cmd, int argc, char **argv)
 {
 	bool json = false;
@@ -645,15 +688,25 @@ int cmd_ls(const struct shm_cmd *cmd, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct name_list l = { 0 };
+	const char *base = "shm:";
 	struct json j;
 	int ret, width = 4;
 	size_t i;
 
 	if (shm_getopt(cmd, argc, argv, opts, &ret))
 		return ret;
-	if (argc - optind != 0)
-		return shm_usage_error(cmd, "takes no arguments");
-	ret = shm_result(cmd, NULL, pooter_broker_foreach(name_list_add, &l));
+	if (argc - optind > 1)
+		return shm_usage_error(cmd, "takes at most one URL");
+	if (argc - optind == 1) {
+		base = argv[optind];
+		if (url_is_shm(base) && strcmp(base, "shm:"))
+			return shm_usage_error(cmd,
+					       "'%s' is not where brokers are: "
+					       "give shm: or zk://HOSTS/PATH",
+					       base);
+	}
+	ret = shm_result(cmd, url_is_shm(base) ? NULL : base,
+			 url_foreach(base, name_list_add, &l));
 	if (ret)
 		goto out;
 	if (l.n)
@@ -675,10 +728,15 @@ int cmd_ls(const struct shm_cmd *cmd, int argc, char **argv)
 		struct pooter_broker_stat st = { 0 };
 		struct pooter_broker *broker;
 		char detail[512] = "";
+		char *url = url_join(base, l.names[i]);
 		bool opened;
 		int err;
 
-		err = pooter_broker_open(l.names[i], &broker);
+		if (!url) {
+			ret = shm_fail(cmd, NULL, -ENOMEM);
+			goto out;
+		}
+		err = url_open(url, &broker);
 		opened = !err;
 		if (opened)
 			err = pooter_broker_stat(broker, &st);
@@ -688,15 +746,15 @@ int cmd_ls(const struct shm_cmd *cmd, int argc, char **argv)
 				 err == -ENOENT ? "no such broker" :
 						  pooter_strerror(err),
 				 pooter_last_error()[0] ? ": " : "",
-				 shm_detail_trim(pooter_last_error(),
-						 l.names[i]));
+				 shm_detail_trim(pooter_last_error(), url));
 		if (opened)
 			pooter_broker_close(broker);
 		if (json)
-			ls_json_one(&j, l.names[i], &st, err, detail);
+			ls_json_one(&j, url, &st, err, detail);
 		else
 			ls_text_one(stdout, width, l.names[i], &st, err,
 				    detail);
+		free(url);
 	}
 	if (json) {
 		json_array_end(&j);
@@ -752,9 +810,9 @@ static void watch_line(char *buf, size_t size, const struct snapshot *s)
 
 /*
  * watch --json: one document per change, what the line says; a removed
- * broker is {"time", "name", "removed": true}.
+ * broker is {"time", "name", "url", "removed": true}.
  */
-static void watch_json(const char *name, const char *stamp,
+static void watch_json(const char *arg, const char *stamp,
 		       const struct snapshot *s)
 {
 	struct json j;
@@ -762,7 +820,7 @@ static void watch_json(const char *name, const char *stamp,
 	json_init(&j, stdout);
 	json_object_begin(&j, NULL);
 	json_string(&j, "time", stamp);
-	json_string(&j, "name", name);
+	url_json(&j, "name", arg);
 	json_bool(&j, "removed", !s);
 	if (s) {
 		json_uint(&j, "emitters",
@@ -809,19 +867,33 @@ int cmd_watch(const struct shm_cmd *cmd, int argc, char **argv)
 	struct snapshot s = { 0 };
 	struct timespec ts;
 	const char *name;
-	bool tty;
-	int ret;
+	bool tty, shm;
+	int ret, err;
 
 	if (shm_parse_open(cmd, argc, argv, opts, &name, &broker, &ret))
 		return ret;
-	snprintf(path, sizeof(path), "/dev/shm/pooter.%s", name);
+	shm = url_is_shm(name);
+	snprintf(path, sizeof(path), "/dev/shm/pooter.%s", url_name(name));
 	shm_catch_signals();
 
 	tty = !json && isatty(STDOUT_FILENO);
 	while (!shm_stop) {
 		struct stat sb;
+		bool removed;
 
-		if (stat(path, &sb) && errno == ENOENT) {
+		/*
+		 * A removed segment stays mapped, and readable: its file is
+		 * what tells.  Other backends say so when asked (zk: ENOENT,
+		 * or EIDRM for a handle whose broker went).
+		 */
+		if (shm) {
+			removed = stat(path, &sb) && errno == ENOENT;
+			err = removed ? 0 : snapshot_take(broker, &s);
+		} else {
+			err = snapshot_take(broker, &s);
+			removed = err == -ENOENT || err == -EIDRM;
+		}
+		if (removed) {
 			watch_timestamp(stamp, sizeof(stamp));
 			if (json)
 				watch_json(name, stamp, NULL);
@@ -830,7 +902,7 @@ int cmd_watch(const struct shm_cmd *cmd, int argc, char **argv)
 			ret = shm_flush(cmd, stdout);
 			break;
 		}
-		ret = shm_result(cmd, name, snapshot_take(broker, &s));
+		ret = shm_result(cmd, name, err);
 		if (ret)
 			break;
 		watch_timestamp(stamp, sizeof(stamp));

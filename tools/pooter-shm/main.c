@@ -17,8 +17,9 @@ static const struct shm_cmd shm_cmds[] = {
 	{
 		.name = "ls",
 		.run = cmd_ls,
-		.synopsis = "[--json]",
-		.summary = "list every broker on this machine",
+		.synopsis = "[shm: | zk://HOSTS/PATH] [--json]",
+		.summary = "list every broker on this machine (or under a "
+			   "ZooKeeper PATH)",
 		.help = SHM_HELP_JSON,
 	},
 	{
@@ -48,19 +49,23 @@ static const struct shm_cmd shm_cmds[] = {
 		.synopsis = "[NAME] [--emitters N] [--consumers N] "
 			    "[--payload BYTES] [--depth D] [--timeout MS] "
 			    "[--quorum Q] [--mode OCTAL] [--json]",
-		.summary = "create a broker (no NAME: a generated UUIDv7 name, "
-			   "printed)",
+		.summary =
+			"create a broker (no NAME: one of this machine, with "
+			"a generated UUIDv7 name, printed)",
 		.help = "  -e, --emitters N     most emitters (1..256, default 8)\n"
 			"  -c, --consumers N    most consumers (1..64, default 8)\n"
 			"  -p, --payload BYTES  most bytes per emitter per round "
-			"(1..1048576, default 4096)\n"
+			"(1..1048576, default 4096;\n"
+			"                       zk: at most 983040)\n"
 			"  -d, --depth D        ring records (1..64, default 8)\n"
 			"  -t, --timeout MS     round timeout (1..3600000, "
 			"default 1000)\n"
 			"  -q, --quorum Q       emitters a round waits for "
 			"(0..N, default 0: none)\n"
 			"  -m, --mode OCTAL     file mode (default 0600; the owner "
-			"needs 0600)\n"
+			"needs 0600; zk with\n"
+			"                       --auth: 0044 bits let others "
+			"read)\n"
 			"  -j, --json           the broker created, as one JSON "
 			"document\n",
 	},
@@ -135,7 +140,7 @@ static const struct shm_cmd shm_cmds[] = {
 		.run = cmd_check,
 		.synopsis = "NAME [--json]",
 		.summary = "validate a segment (like fsck, never repairs) and "
-			   "report each problem",
+			   "report each problem (shm only)",
 		.help = SHM_HELP_JSON,
 	},
 	{
@@ -176,16 +181,33 @@ static const char shm_exit_help[] =
 	"  65  bad data: corrupted segment (EPROTO), payload over the "
 	"limit, check found corruption\n"
 	"  66  emit: the payload's file cannot be read\n"
-	"  69  no such broker (ENOENT), or one from another namespace (EXDEV)\n"
+	"  69  no such broker (ENOENT), or one from another namespace (EXDEV); "
+	"a URL\n"
+	"      whose backend is not installed (EPROTONOSUPPORT)\n"
 	"  70  internal error\n"
 	"  71  other system error\n"
 	"  73  already exists (EEXIST)\n"
 	"  74  writing the output failed\n"
 	"  75  try again later: a round is open (EBUSY), no free slot or "
-	"space (ENOSPC)\n"
+	"space (ENOSPC),\n"
+	"      no server of a ZooKeeper ensemble answered (EHOSTUNREACH)\n"
 	"  77  permission denied (EACCES, EPERM)\n"
 	" 130  consume: interrupted (128 + the signal: 129 SIGHUP, 143 "
 	"SIGTERM)\n";
+
+/* The options of the URL calls, every command's; in pooter-shm --help too. */
+static const char shm_url_help[] =
+	"      --session-timeout MS  a ZooKeeper session: a member silent "
+	"this long is\n"
+	"                            dead (default 4000)\n"
+	"      --connect-timeout MS  give up when no server answers for "
+	"this long\n"
+	"                            (default 5000; status 75)\n"
+	"      --auth SCHEME:USER:PASSWORD\n"
+	"                            authenticate (digest:USER:PASSWORD; "
+	"default:\n"
+	"                            $POOTER_ZK_AUTH, which ps does not "
+	"show)\n";
 
 void shm_usage(const struct shm_cmd *cmd, FILE *out)
 {
@@ -193,22 +215,31 @@ void shm_usage(const struct shm_cmd *cmd, FILE *out)
 		cmd->synopsis, cmd->summary);
 	if (cmd->help[0])
 		fprintf(out, "\nOptions:\n%s", cmd->help);
+	else
+		fputs("\nOptions:\n", out);
 	fprintf(out,
 		"  -h, --help     this help\n\n"
+		"A broker NAME may be a URL: shm:NAME (the same as NAME), or "
+		"a broker on a\n"
+		"ZooKeeper ensemble, zk://HOST:PORT[,HOST:PORT...]/PATH/NAME, "
+		"opened with:\n%s\n"
 		"Exit status: 0 on success; the others are listed by '%s "
 		"--help'\nand in pooter-shm(1), section EXIT STATUS.\n",
-		SHM_PROG);
+		shm_url_help, SHM_PROG);
 }
 
 int shm_usage_error(const struct shm_cmd *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: %s: ", SHM_PROG, cmd->name);
+	/* No command yet: an option of pooter-shm's own, before one. */
+	fprintf(stderr, "%s: %s%s", SHM_PROG, cmd ? cmd->name : "",
+		cmd ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (try '%s %s --help')\n", SHM_PROG, cmd->name);
+	fprintf(stderr, " (try '%s %s%s--help')\n", SHM_PROG,
+		cmd ? cmd->name : "", cmd ? " " : "");
 	return SHM_EXIT_USAGE;
 }
 
@@ -217,9 +248,15 @@ static void shm_help(FILE *out)
 	size_t i;
 
 	fprintf(out,
-		"usage: %s COMMAND [ARGS]\n"
+		"usage: %s [URL OPTIONS] COMMAND [ARGS]\n"
 		"       %s COMMAND --help\n\n"
-		"Inspect and operate pooter brokers (/dev/shm/pooter.NAME).\n\n"
+		"Inspect and operate pooter brokers: this machine's "
+		"(/dev/shm/pooter.NAME),\n"
+		"and those on a ZooKeeper ensemble.  Wherever a command takes "
+		"a broker NAME,\n"
+		"it takes a URL too: shm:NAME (the same as NAME), or\n"
+		"zk://HOST:PORT[,HOST:PORT...]/PATH/NAME (needs the package "
+		"libpooter-zk0).\n\n"
 		"Commands:\n",
 		SHM_PROG, SHM_PROG);
 	for (i = 0; i < SHM_NCMDS; i++)
@@ -229,8 +266,10 @@ static void shm_help(FILE *out)
 	fprintf(out,
 		"\nOptions:\n"
 		"  -h, --help     this help\n"
-		"  -V, --version  the version\n\n%s\nSee pooter-shm(1).\n",
-		shm_exit_help);
+		"  -V, --version  the version\n\n"
+		"URL options, for zk:// brokers (before COMMAND, or among its "
+		"options):\n%s\n%s\nSee pooter-shm(1).\n",
+		shm_url_help, shm_exit_help);
 }
 
 static const struct shm_cmd *shm_find(const char *name)
@@ -243,35 +282,74 @@ static const struct shm_cmd *shm_find(const char *name)
 	return NULL;
 }
 
-int main(int argc, char **argv)
+static int shm_print_help(int argc, char **argv)
 {
 	const struct shm_cmd *cmd;
 
-	if (argc < 2) {
+	if (optind < argc && (cmd = shm_find(argv[optind]))) {
+		shm_usage(cmd, stdout);
+		return shm_flush(cmd, stdout);
+	}
+	shm_help(stdout);
+	return fflush(stdout) ? SHM_EXIT_IOERR : SHM_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct option longopts[URL_NOPTS + 3] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+	};
+	const struct shm_cmd *cmd;
+	int c, ret;
+
+	/* pooter-shm's own options, up to the command ("+": no further) */
+	memcpy(longopts + 2, url_longopts, sizeof(url_longopts));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return shm_print_help(argc, argv);
+		case 'V':
+			printf("%s %d.%d.%d (libpooter %s)\n", SHM_PROG,
+			       POOTER_VERSION_MAJOR, POOTER_VERSION_MINOR,
+			       POOTER_VERSION_PATCH, pooter_version());
+			return fflush(stdout) ? SHM_EXIT_IOERR : SHM_EXIT_OK;
+		case '?':
+			if (optopt >= URL_OPT_SESSION_TIMEOUT)
+				return shm_usage_error(NULL,
+						       "%s needs an argument",
+						       argv[optind - 1]);
+			return shm_usage_error(NULL, "unknown option '%s'",
+					       argv[optind - 1]);
+		default:
+			ret = url_option(NULL, c, optarg);
+			if (ret)
+				return ret;
+		}
+	}
+	if (optind >= argc) {
 		shm_help(stderr);
 		return SHM_EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
-	    !strcmp(argv[1], "help")) {
-		if (argc > 2 && (cmd = shm_find(argv[2]))) {
-			shm_usage(cmd, stdout);
-			return shm_flush(cmd, stdout);
-		}
-		shm_help(stdout);
-		return fflush(stdout) ? SHM_EXIT_IOERR : SHM_EXIT_OK;
+	if (!strcmp(argv[optind], "help")) {
+		optind++;
+		return shm_print_help(argc, argv);
 	}
-	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
-		printf("%s %d.%d.%d (libpooter %s)\n", SHM_PROG,
-		       POOTER_VERSION_MAJOR, POOTER_VERSION_MINOR,
-		       POOTER_VERSION_PATCH, pooter_version());
-		return fflush(stdout) ? SHM_EXIT_IOERR : SHM_EXIT_OK;
-	}
-	cmd = shm_find(argv[1]);
+	cmd = shm_find(argv[optind]);
 	if (!cmd) {
 		fprintf(stderr, "%s: unknown command '%s' (try '%s --help')\n",
-			SHM_PROG, argv[1], SHM_PROG);
+			SHM_PROG, argv[optind], SHM_PROG);
 		return SHM_EXIT_USAGE;
 	}
-	/* The subcommand parses its own options, from its name on. */
-	return cmd->run(cmd, argc - 1, argv + 1);
+	/*
+	 * The subcommand parses its own options, from its name on, with
+	 * getopt's state started afresh (optind 0: glibc's reset) and its
+	 * messages back on.
+	 */
+	argc -= optind;
+	argv += optind;
+	optind = 0;
+	opterr = 1;
+	return cmd->run(cmd, argc, argv);
 }

@@ -72,7 +72,7 @@ static void metrics_take(struct metrics_broker *b)
 	struct pooter_broker *broker;
 	struct snapshot s = { 0 };
 
-	b->err = pooter_broker_open(b->name, &broker);
+	b->err = url_open(b->name, &broker);
 	if (b->err)
 		return;
 	b->err = snapshot_take(broker, &s);
@@ -199,7 +199,7 @@ int cmd_metrics(const struct shm_cmd *cmd, int argc, char **argv)
 	if (shm_getopt(cmd, argc, argv, opts, &ret))
 		return ret;
 	for (i = optind; i < argc; i++) {
-		ret = shm_check_name(cmd, "broker", argv[i]);
+		ret = url_check(cmd, argv[i]);
 		if (ret)
 			return ret;
 	}

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
-# bash completion for pooter-shm(1): commands, each command's options, and
-# broker names (those in /dev/shm) where a command takes one.  Installed as
+# bash completion for pooter-shm(1): commands, each command's options (and
+# the URL options, every command's and pooter-shm's own), and broker names
+# (those in /dev/shm, bare or as shm:NAME) where a command takes one.  A
+# zk:// URL is not completed: its brokers are on other hosts.  Installed as
 # share/bash-completion/completions/pooter-shm; needs nothing but bash.
 
 _pooter_shm_brokers()
@@ -16,11 +18,26 @@ _pooter_shm()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local commands="ls show watch create rm set cancel emit consume check gc metrics help"
-	local cmd=${COMP_WORDS[1]:-} opts=""
+	local url_opts="--session-timeout --connect-timeout --auth"
+	local cmd="" opts="" i=1
 
 	COMPREPLY=()
-	if ((COMP_CWORD == 1)); then
-		mapfile -t COMPREPLY < <(compgen -W "$commands --help --version" -- "$cur")
+	# The command: the first word past pooter-shm's own options.
+	while ((i < COMP_CWORD)); do
+		case ${COMP_WORDS[i]} in
+		--session-timeout | --connect-timeout | --auth) ((i += 2)) ;;
+		-*) ((i++)) ;;
+		*)
+			cmd=${COMP_WORDS[i]}
+			break
+			;;
+		esac
+	done
+	case $prev in
+	--session-timeout | --connect-timeout | --auth) return 0 ;;
+	esac
+	if [[ -z $cmd ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$commands --help --version $url_opts" -- "$cur")
 		return 0
 	fi
 	case $cmd in
@@ -54,7 +71,20 @@ _pooter_shm()
 		return 0 ;;
 	esac
 	if [[ $cur == -* ]]; then
-		mapfile -t COMPREPLY < <(compgen -W "$opts --help" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "$opts $url_opts --help" -- "$cur")
+	elif [[ $cmd == ls ]]; then
+		# ls takes where to list: shm: (this machine) or a zk:// path
+		[[ shm: == "$cur"* ]] && COMPREPLY=("shm:")
+	elif [[ $cur == zk:* || ($prev == : && ${COMP_WORDS[COMP_CWORD - 2]} == zk) ]]; then
+		return 0
+	elif [[ $cur == shm:* ]]; then
+		# ':' not in COMP_WORDBREAKS: the word is shm:NAME whole
+		mapfile -t COMPREPLY < <(compgen -P shm: -W "$(_pooter_shm_brokers)" -- "${cur#shm:}")
+	elif [[ $prev == : && ${COMP_WORDS[COMP_CWORD - 2]} == shm ]] ||
+		[[ $cur == : && $prev == shm ]]; then
+		# ':' in COMP_WORDBREAKS (the default): shm, :, NAME are words
+		[[ $cur == : ]] && cur=""
+		mapfile -t COMPREPLY < <(compgen -W "$(_pooter_shm_brokers)" -- "$cur")
 	elif [[ $cmd != create ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$(_pooter_shm_brokers)" -- "$cur")
 	fi

@@ -5,9 +5,10 @@
  *
  * Each subcommand lives in its own file (inspect.c: ls, show, watch;
  * admin.c: create, rm, set, cancel, check, gc; emit.c; consume.c;
- * metrics.c) and is
- * dispatched by main.c.  Nothing here knows the segment's layout: the tool
- * sees a broker only through the public API of pooter.h.
+ * metrics.c) and is dispatched by main.c; url.c opens the broker a command
+ * names, of this machine or on a ZooKeeper ensemble.  Nothing here knows
+ * the segment's layout: the tool sees a broker only through the public API
+ * of pooter.h.
  */
 #ifndef POOTER_SHM_H
 #define POOTER_SHM_H
@@ -67,8 +68,9 @@ int shm_usage_error(const struct shm_cmd *cmd, const char *fmt, ...)
  * short one, and what becomes of it.  A switch sets *flag; an argument goes
  * to *arg as it is, or to *uint as a number in min..max (and then sets
  * *flag too, when there is one, for a number with no "unset" value); an
- * option with none of these is handed back to the caller.  --help is every
- * command's and in no table; { .name = NULL } ends one.
+ * option with none of these is handed back to the caller.  --help and the
+ * URL options (url.c) are every command's and in no table; { .name = NULL }
+ * ends one.
  */
 struct shm_opt {
 	const char *name;
@@ -97,6 +99,7 @@ struct shm_opt {
 	}
 
 /* util.c */
+void shm_error_prefix(const struct shm_cmd *cmd, const char *broker);
 void shm_error(const struct shm_cmd *cmd, const char *broker, const char *fmt,
 	       ...) __attribute__((format(printf, 3, 4)));
 int shm_fail(const struct shm_cmd *cmd, const char *broker, int err);
@@ -128,6 +131,37 @@ bool shm_utf8_valid(const void *data, size_t len);
 bool shm_text_printable(const void *data, size_t len);
 void shm_print_hex(FILE *out, const void *data, size_t len);
 void shm_print_clean(FILE *out, const char *s);
+
+/*
+ * url.c: a broker NAME, "shm:NAME" or "SCHEME://HOSTS/PATH/NAME", and the
+ * options of the URL calls, which every command takes (shm_getopt()) and
+ * so does pooter-shm itself, before the command (main.c).
+ */
+enum {
+	URL_OPT_SESSION_TIMEOUT = 0x100, /* past every short option */
+	URL_OPT_CONNECT_TIMEOUT,
+	URL_OPT_AUTH,
+};
+
+#define URL_NOPTS 3
+extern const struct option url_longopts[URL_NOPTS + 1];
+
+int url_option(const struct shm_cmd *cmd, int val, const char *arg);
+int url_env(const struct shm_cmd *cmd);
+bool url_is_shm(const char *arg);
+void url_backend(const char *arg, char *buf, size_t size);
+const char *url_name(const char *arg);
+void url_canonical(const char *arg, char *buf, size_t size);
+char *url_join(const char *base, const char *name);
+struct json;
+void url_json(struct json *j, const char *key, const char *arg);
+int url_check(const struct shm_cmd *cmd, const char *arg);
+int url_open(const char *arg, struct pooter_broker **brokerp);
+int url_create(const char *arg, const struct pooter_broker_attr *attr,
+	       struct pooter_broker **brokerp);
+int url_unlink(const char *arg);
+int url_foreach(const char *base, int (*cb)(const char *name, void *arg),
+		void *arg);
 
 /* json.c: one JSON document, written as it goes, on one line */
 #define JSON_DEPTH_MAX 16
@@ -165,6 +199,7 @@ struct snapshot {
 	struct pooter_record_info *records;
 	unsigned int nrecords;
 	size_t records_cap;
+	bool records_listed; /* false: the backend lists none (zk) */
 };
 
 int snapshot_take(struct pooter_broker *broker, struct snapshot *s);

@@ -34,11 +34,13 @@ int shm_exit_status(int err)
 		return SHM_EXIT_DATAERR;
 	case ENOENT:
 	case EXDEV:
+	case EPROTONOSUPPORT: /* a URL whose backend is not installed */
 		return SHM_EXIT_UNAVAILABLE;
 	case EEXIST:
 		return SHM_EXIT_CANTCREAT;
 	case EBUSY:
 	case ENOSPC:
+	case EHOSTUNREACH: /* no server of the ensemble answered */
 		return SHM_EXIT_TEMPFAIL;
 	case EACCES:
 	case EPERM:
@@ -76,6 +78,8 @@ const char *shm_errno_name(int err)
 		{ EIO, "EIO" },
 		{ EIDRM, "EIDRM" },
 		{ EALREADY, "EALREADY" },
+		{ EPROTONOSUPPORT, "EPROTONOSUPPORT" },
+		{ EHOSTUNREACH, "EHOSTUNREACH" },
 	};
 	size_t i;
 
@@ -116,7 +120,7 @@ void shm_print_clean(FILE *out, const char *s)
 }
 
 /* What every error line starts with: who says it, and about which broker. */
-static void shm_error_prefix(const struct shm_cmd *cmd, const char *broker)
+void shm_error_prefix(const struct shm_cmd *cmd, const char *broker)
 {
 	fprintf(stderr, "%s: %s: ", SHM_PROG, cmd->name);
 	if (broker) {
@@ -138,21 +142,37 @@ void shm_error(const struct shm_cmd *cmd, const char *broker, const char *fmt,
 	fputc('\n', stderr);
 }
 
+/* detail past "WHO: ", or NULL when it does not begin so */
+static const char *detail_trim_one(const char *detail, const char *who)
+{
+	size_t len = strlen(who);
+
+	if (strncmp(detail, who, len) || strncmp(detail + len, ": ", 2))
+		return NULL;
+	return detail + len + 2;
+}
+
 /*
  * The library's details and problems often begin with "broker NAME: ", which
- * our own line has said already.
+ * our own line has said already: NAME as the command line gave it, or the
+ * name within it ("shm:NAME", a URL).  A backend's may begin with the URL
+ * alone ("zk://HOSTS/PATH/NAME: ").
  */
 const char *shm_detail_trim(const char *detail, const char *broker)
 {
-	size_t len;
+	const char *rest = NULL, *name;
 
-	if (!broker || strncmp(detail, "broker ", 7))
+	if (!broker)
 		return detail;
-	len = strlen(broker);
-	if (strncmp(detail + 7, broker, len) ||
-	    strncmp(detail + 7 + len, ": ", 2))
-		return detail;
-	return detail + 7 + len + 2;
+	name = url_name(broker);
+	if (!strncmp(detail, "broker ", 7)) {
+		rest = detail_trim_one(detail + 7, broker);
+		if (!rest && name && name != broker)
+			rest = detail_trim_one(detail + 7, name);
+	} else if (!url_is_shm(broker)) {
+		rest = detail_trim_one(detail, broker);
+	}
+	return rest ? rest : detail;
 }
 
 /*
@@ -262,15 +282,19 @@ static int shm_parse_uint(const struct shm_cmd *cmd, const struct shm_opt *o,
 	return SHM_EXIT_OK;
 }
 
-/* The most options a command has; create's 7 are the most yet. */
+/*
+ * The most options a command has in its table (create's 8 are the most
+ * yet); every command has url_longopts and --help too.
+ */
 #define SHM_OPTS_MAX 15
 
 /*
  * getopt_long() over a command's table, with the short options spelled
  * from the same table so that the two cannot disagree.  What the table
- * says to do with an option is done here, and so are --help (the usage on
- * standard output ends the command) and a bad option (getopt_long() has
- * said what is wrong with it).  Returns the next option the caller handles
+ * says to do with an option is done here, and so are the URL options
+ * (url.c; $POOTER_ZK_AUTH is read after the last option), --help (the
+ * usage on standard output ends the command) and a bad option
+ * (getopt_long() has said what is wrong with it).  Returns the next option the caller handles
  * itself, with optarg; 0 after the last option; -1 when the command ends
  * here with the exit status in *status.
  */
@@ -278,7 +302,7 @@ int shm_getopt(const struct shm_cmd *cmd, int argc, char **argv,
 	       const struct shm_opt *opts, int *status)
 {
 	static const struct shm_opt no_opts[] = { { .name = NULL } };
-	struct option longopts[SHM_OPTS_MAX + 2];
+	struct option longopts[SHM_OPTS_MAX + URL_NOPTS + 2];
 	char optstring[2 * SHM_OPTS_MAX + 2], *p = optstring;
 	const struct shm_opt *o;
 	size_t n;
@@ -293,6 +317,8 @@ int shm_getopt(const struct shm_cmd *cmd, int argc, char **argv,
 		if (opts[n].has_arg == required_argument)
 			*p++ = ':';
 	}
+	memcpy(longopts + n, url_longopts, URL_NOPTS * sizeof(*longopts));
+	n += URL_NOPTS;
 	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
 	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
 	*p++ = 'h';
@@ -304,6 +330,12 @@ int shm_getopt(const struct shm_cmd *cmd, int argc, char **argv,
 			shm_usage(cmd, stdout);
 			*status = shm_flush(cmd, stdout);
 			return -1;
+		}
+		if (c >= URL_OPT_SESSION_TIMEOUT) {
+			*status = url_option(cmd, c, optarg);
+			if (*status)
+				return -1;
+			continue;
 		}
 		for (o = opts; o->name && o->val != c; o++)
 			;
@@ -323,7 +355,8 @@ int shm_getopt(const struct shm_cmd *cmd, int argc, char **argv,
 		if (o->flag)
 			*o->flag = true;
 	}
-	return 0;
+	*status = url_env(cmd);
+	return *status ? -1 : 0;
 }
 
 /*
@@ -344,14 +377,15 @@ int shm_parse_name(const struct shm_cmd *cmd, int argc, char **argv,
 	return 0;
 }
 
+/* Open the broker NAME or URL, checked first, or say why not. */
 int shm_open_broker(const struct shm_cmd *cmd, const char *name,
 		    struct pooter_broker **brokerp)
 {
-	int ret = shm_check_name(cmd, "broker", name);
+	int ret = url_check(cmd, name);
 
 	if (ret)
 		return ret;
-	ret = pooter_broker_open(name, brokerp);
+	ret = url_open(name, brokerp);
 	if (ret < 0)
 		return shm_fail(cmd, name, ret);
 	return SHM_EXIT_OK;
