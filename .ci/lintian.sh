@@ -8,7 +8,9 @@
 # "<!-- .ci/lintian.sh runs this -->" (so that the documentation cannot
 # rot), with DEBFULLNAME and DEBEMAIL set for the Maintainer field unless
 # they are set already, in the source tree: it makes build-deb/ and
-# build-deb/packages/*.deb.  Then lintian again, strictly: --fail-on error,
+# build-deb/packages/*.deb (the packages cmake/packaging.cmake lists, in
+# the cache as POOTER_DEB_PACKAGES: libpooter-zk0 among them when the zk://
+# plugin was built).  Then lintian again, strictly: --fail-on error,
 # warning, with informational tags shown, and the overrides used listed.
 set -euo pipefail
 
@@ -31,7 +33,16 @@ bash -euo pipefail -c "$block" >/tmp/pooter-lintian-build.log 2>&1 ||
 	{ tail -n 40 /tmp/pooter-lintian-build.log; die "the documented build failed"; }
 grep -E '^CPack: - package: ' /tmp/pooter-lintian-build.log || true
 debs=(build-deb/packages/*.deb)
-((${#debs[@]} == 3)) || die "expected 3 packages, got ${#debs[@]}"
+# which packages the build makes: cmake/packaging.cmake's list (libpooter-zk0
+# only where the zk:// plugin was built)
+IFS=';' read -r -a want < <(sed -n 's/^POOTER_DEB_PACKAGES:INTERNAL=//p' build-deb/CMakeCache.txt)
+((${#want[@]} >= 3)) || die "build-deb/CMakeCache.txt names no POOTER_DEB_PACKAGES"
+((${#debs[@]} == ${#want[@]})) ||
+	die "expected ${#want[@]} packages (${want[*]}), got ${#debs[@]}: ${debs[*]}"
+for p in "${want[@]}"; do
+	[[ " ${debs[*]##*/} " == *" ${p}_"* ]] || die "no package $p in build-deb/packages"
+done
+echo "packages: ${want[*]}"
 
 # lintian refuses nothing as root but says so; the tags are what counts.
 # (With --show-overrides, lintian counts an overridden warning as one for
@@ -64,7 +75,10 @@ while IFS= read -r f; do
 	fi
 	elves=$((elves + 1))
 done < <(find "$x" -type f \( -path '*/bin/*' -o -name '*.so.*' \))
-((elves >= 4)) || die "found only $elves ELF files in the packages"
+# libpooter.so.0.x.y, pooter-shm, pooter-demo, pooter-bench, and the plugin
+min=4
+[[ " ${want[*]} " == *" libpooter-zk0 "* ]] && min=5
+((elves >= min)) || die "found only $elves ELF files in the packages, not $min"
 echo "hardening: $elves ELF files, each RELRO and BIND_NOW, executables PIE; no hardening-* tag"
 shown=$(lintian --display-info --show-overrides "${debs[@]}" 2>&1 |
 	grep -v 'root privileges' | grep -v '^N:' || true)

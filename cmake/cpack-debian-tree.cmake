@@ -11,14 +11,18 @@
 #     LICENSE;
 #   - /usr/share/doc/PACKAGE/changelog.Debian.gz in every package (policy
 #     12.7), from NEWS.md: each "## VERSION (YYYY-MM-DD)" section an entry
-#     of version VERSION-RELEASE, each "- " item a "  * " line, signed by
-#     the Maintainer (CPACK_PACKAGE_CONTACT) at noon UTC of that date;
+#     of version VERSION-RELEASE, each "- " item a "  * " item refilled to
+#     78 columns, signed by the Maintainer (CPACK_PACKAGE_CONTACT) at noon
+#     UTC of that date (releases of the same day a minute apart);
 #   - libpooter.a without debug information, and no .comment section in
 #     any ELF file (what dh_strip does; lintian: unstripped-static-library,
-#     binary-has-unneeded-section).
+#     binary-has-unneeded-section);
+#   - the Depends of libpooter0 and libpooter-zk0 from dpkg-shlibdeps, run
+#     here rather than by CPackDeb, which would add ldconfig scripts;
+#   - /usr/share/lintian/overrides/PACKAGE where a package has any.
 #
 # Runs inside cpack after it installed the components into its staging tree
-# (one directory per package: runtime, dev, tools) and before it makes the
+# (one directory per package: runtime, dev, tools, zk) and before it makes the
 # packages.  Does nothing for other generators.
 
 if(NOT CPACK_GENERATOR STREQUAL "DEB")
@@ -91,22 +95,71 @@ set(changelog "")
 set(entry "")
 set(item "")
 set(first TRUE)
+set(newer_epoch "")
+set(entries 0)
+# An item's words refilled into lines of at most 78 columns: "  * " on the
+# first, four spaces on the others (lintian: debian-changelog-line-too-long
+# past 80; NEWS.md's own lines are two columns narrower).
+function(pooter_fill text out)
+	string(ASCII 1 semi) # a list must not split at the text's semicolons
+	string(REPLACE ";" "${semi}" text "${text}")
+	string(REGEX REPLACE "[ \t\n]+" ";" words "${text}")
+	set(lines "")
+	set(line "  *")
+	set(fresh TRUE)
+	foreach(w IN LISTS words)
+		if(w STREQUAL "")
+			continue()
+		endif()
+		string(LENGTH "${line} ${w}" n)
+		if(n GREATER 78 AND NOT fresh)
+			string(APPEND lines "${line}\n")
+			set(line "   ")
+		endif()
+		string(APPEND line " ${w}")
+		set(fresh FALSE)
+	endforeach()
+	string(APPEND lines "${line}\n")
+	string(REPLACE "${semi}" ";" lines "${lines}")
+	set(${out} "${lines}" PARENT_SCOPE)
+endfunction()
 macro(pooter_end_item)
-	if(item)
-		string(APPEND entry "  * ${item}\n")
+	if(NOT item STREQUAL "")
+		pooter_fill("${item}" filled)
+		string(APPEND entry "${filled}")
 		set(item "")
 	endif()
 endmacro()
+# Signed at noon UTC of the release's date; releases of one day a minute
+# apart, the newest at noon, since each entry must be later than the one
+# below it (lintian: latest-changelog-entry-without-new-date).
 macro(pooter_end_entry)
 	pooter_end_item()
 	if(entry)
-		execute_process(COMMAND date -u -R -d "${entry_date} 12:00:00"
-			OUTPUT_VARIABLE when OUTPUT_STRIP_TRAILING_WHITESPACE
+		execute_process(COMMAND date -u -d "${entry_date} 12:00:00" +%s
+			OUTPUT_VARIABLE epoch OUTPUT_STRIP_TRAILING_WHITESPACE
 			RESULT_VARIABLE rc)
 		if(NOT rc EQUAL 0)
 			message(FATAL_ERROR "cpack-debian-tree: NEWS.md: bad date ${entry_date}")
 		endif()
+		if(NOT newer_epoch STREQUAL "" AND epoch GREATER_EQUAL newer_epoch)
+			if(epoch GREATER newer_epoch AND NOT newer_date STREQUAL entry_date)
+				message(FATAL_ERROR "cpack-debian-tree: NEWS.md: ${version} "
+					"(${entry_date}) is dated after the release above it "
+					"(${newer_date}): newest first")
+			endif()
+			math(EXPR epoch "${newer_epoch} - 60")
+		endif()
+		execute_process(COMMAND date -u -R -d "@${epoch}"
+			OUTPUT_VARIABLE when OUTPUT_STRIP_TRAILING_WHITESPACE
+			RESULT_VARIABLE rc)
+		if(NOT rc EQUAL 0)
+			message(FATAL_ERROR "cpack-debian-tree: date -d @${epoch} failed")
+		endif()
 		string(APPEND changelog "${entry}\n -- ${CPACK_PACKAGE_CONTACT}  ${when}\n\n")
+		math(EXPR entries "${entries} + 1")
+		set(newer_epoch "${epoch}")
+		set(newer_date "${entry_date}")
 		set(entry "")
 	endif()
 endmacro()
@@ -125,8 +178,8 @@ foreach(line IN LISTS news)
 	elseif(entry AND line MATCHES "^- (.*)$")
 		pooter_end_item()
 		set(item "${CMAKE_MATCH_1}")
-	elseif(item AND line MATCHES "^  +(.*)$")
-		string(APPEND item "\n    ${CMAKE_MATCH_1}")
+	elseif(NOT item STREQUAL "" AND line MATCHES "^  +(.*)$")
+		string(APPEND item " ${CMAKE_MATCH_1}")
 	elseif(line MATCHES "^## ")
 		message(FATAL_ERROR "cpack-debian-tree: NEWS.md: '${line}' is not "
 			"'## VERSION (YYYY-MM-DD)'")
@@ -146,30 +199,46 @@ if(NOT rc EQUAL 0)
 	message(FATAL_ERROR "cpack-debian-tree: gzip changelog.Debian failed: ${rc}")
 endif()
 
-# --- libpooter0's dependencies --------------------------------------------------
-# CPackDeb's dpkg-shlibdeps is off for it (cmake/packaging.cmake says why):
-# run here, as CPackDeb would, its Depends handed to CPackDeb, which reads
-# this script's variables.
-if(CPACK_POOTER_RUNTIME_SHLIBDEPS)
-	find_program(POOTER_DPKG_SHLIBDEPS dpkg-shlibdeps REQUIRED)
-	file(GLOB_RECURSE libs LIST_DIRECTORIES false
-		"${CPACK_TEMPORARY_DIRECTORY}/runtime/*.so.*")
-	list(FILTER libs EXCLUDE REGEX "\\.so\\.[0-9]+$")
-	if(NOT libs)
-		message(FATAL_ERROR "cpack-debian-tree: no shared library in the runtime tree")
+# --- libpooter0's and libpooter-zk0's dependencies ------------------------------
+# CPackDeb's dpkg-shlibdeps is off for them (cmake/packaging.cmake says why):
+# run here, as CPackDeb would, their Depends handed to CPackDeb, which reads
+# this script's variables.  libpooter-zk0's are added to the ones
+# cmake/packaging.cmake names (libpooter0, exactly this version).
+foreach(comp IN ITEMS runtime zk)
+	string(TOUPPER "${comp}" COMP)
+	if(NOT CPACK_POOTER_${COMP}_SHLIBDEPS)
+		continue()
 	endif()
-	set(shlibdeps_dir "${CPACK_TEMPORARY_DIRECTORY}/../shlibdeps")
+	set(pkg "${CPACK_DEBIAN_${COMP}_PACKAGE_NAME}")
+	find_program(POOTER_DPKG_SHLIBDEPS dpkg-shlibdeps REQUIRED)
+	# the libraries themselves, not the links to them
+	file(GLOB_RECURSE libs LIST_DIRECTORIES false
+		"${CPACK_TEMPORARY_DIRECTORY}/${comp}/*.so.*")
+	set(files "")
+	foreach(lib IN LISTS libs)
+		if(NOT IS_SYMLINK "${lib}")
+			list(APPEND files "${lib}")
+		endif()
+	endforeach()
+	if(NOT files)
+		message(FATAL_ERROR "cpack-debian-tree: no shared library in the ${comp} tree (${pkg})")
+	endif()
+	set(shlibdeps_dir "${CPACK_TEMPORARY_DIRECTORY}/../shlibdeps-${comp}")
 	file(MAKE_DIRECTORY "${shlibdeps_dir}/debian")
 	file(WRITE "${shlibdeps_dir}/debian/control" "")
-	execute_process(COMMAND ${POOTER_DPKG_SHLIBDEPS} -O ${libs}
+	execute_process(COMMAND ${POOTER_DPKG_SHLIBDEPS} -O ${files}
 		WORKING_DIRECTORY "${shlibdeps_dir}"
 		OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 	if(NOT rc EQUAL 0 OR NOT out MATCHES "shlibs:Depends=([^\n]*)")
-		message(FATAL_ERROR "cpack-debian-tree: dpkg-shlibdeps failed: ${err}")
+		message(FATAL_ERROR "cpack-debian-tree: dpkg-shlibdeps (${pkg}) failed: ${err}")
 	endif()
-	set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "${CMAKE_MATCH_1}")
-	message(STATUS "cpack-debian-tree: libpooter0 depends on ${CMAKE_MATCH_1}")
-endif()
+	set(depends "${CMAKE_MATCH_1}")
+	if(CPACK_POOTER_${COMP}_DEPENDS)
+		set(depends "${CPACK_POOTER_${COMP}_DEPENDS}, ${depends}")
+	endif()
+	set(CPACK_DEBIAN_${COMP}_PACKAGE_DEPENDS "${depends}")
+	message(STATUS "cpack-debian-tree: ${pkg} depends on ${depends}")
+endforeach()
 
 # --- copyright, changelog, lintian overrides ------------------------------------
 # One staging directory per package, named after its component or group;
@@ -188,13 +257,30 @@ foreach(tree IN LISTS trees)
 	endif()
 	set(doc "${tree}${CPACK_PACKAGING_INSTALL_PREFIX}/share/doc/${pkg}")
 	file(MAKE_DIRECTORY "${doc}")
-	configure_file("${CPACK_RESOURCE_FILE_LICENSE}" "${doc}/copyright" COPYONLY)
+	# 0644, whatever LICENSE's own mode (lintian: non-standard-file-perm)
+	file(REMOVE "${doc}/copyright")
+	file(COPY "${CPACK_RESOURCE_FILE_LICENSE}" DESTINATION "${doc}"
+		FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+	get_filename_component(license "${CPACK_RESOURCE_FILE_LICENSE}" NAME)
+	file(RENAME "${doc}/${license}" "${doc}/copyright")
 	configure_file("${changelog_gz}" "${doc}/changelog.Debian.gz" COPYONLY)
-	# Not uploaded to Debian: there is no ITP bug for the first entry to close.
-	set(ovr "${tree}${CPACK_PACKAGING_INSTALL_PREFIX}/share/lintian/overrides")
-	file(MAKE_DIRECTORY "${ovr}")
-	file(WRITE "${ovr}/${pkg}"
-		"# Built outside Debian's archive: no ITP bug to close.\n"
-		"${pkg}: initial-upload-closes-no-bugs\n")
+	# lintian overrides: while the changelog has one entry, its first upload,
+	# initial-upload-closes-no-bugs (not uploaded to Debian: there is no ITP
+	# bug to close); and the package's own, CPACK_POOTER_<COMPONENT>_LINTIAN_OVERRIDES,
+	# lines, each reason a comment above its tag.
+	set(overrides "")
+	if(entries EQUAL 1)
+		string(APPEND overrides
+			"# Built outside Debian's archive: no ITP bug to close.\n"
+			"${pkg}: initial-upload-closes-no-bugs\n")
+	endif()
+	foreach(line IN LISTS CPACK_POOTER_${comp}_LINTIAN_OVERRIDES)
+		string(APPEND overrides "${line}\n")
+	endforeach()
+	if(NOT overrides STREQUAL "")
+		set(ovr "${tree}${CPACK_PACKAGING_INSTALL_PREFIX}/share/lintian/overrides")
+		file(MAKE_DIRECTORY "${ovr}")
+		file(WRITE "${ovr}/${pkg}" "${overrides}")
+	endif()
 	message(STATUS "cpack-debian-tree: ${pkg}: ${doc}/copyright, changelog.Debian.gz")
 endforeach()

@@ -12,6 +12,8 @@
 #   dev      header, libpooter.so, libpooter.a,     -> libpooter-dev
 #            pooter.pc, CMake package, man3, man7
 #   tools    pooter-shm, pooter-demo, man1          -> pooter-tools
+#   zk       libpooter-zk.so.0 (src/zk/, only when  -> libpooter-zk0
+#            built: POOTER_HAVE_ZK)
 #
 # Install rules that name no component (tools/ at the time of writing) land
 # in CMake's "Unspecified" component, which is packaged with the tools.
@@ -182,6 +184,8 @@ set(CPACK_COMPONENTS_ALL "")
 foreach(comp IN LISTS POOTER_INSTALL_COMPONENTS)
 	if(comp MATCHES "^(runtime|dev|tools|Unspecified)$")
 		list(APPEND CPACK_COMPONENTS_ALL ${comp})
+	elseif(comp STREQUAL "zk" AND POOTER_HAVE_ZK)
+		list(APPEND CPACK_COMPONENTS_ALL ${comp})
 	elseif(comp STREQUAL "python")
 		# the Python package installs with cmake --install (docs/python.md);
 		# no .deb of it yet
@@ -229,6 +233,41 @@ ${POOTER_DESCRIPTION_BODY}
 This package holds pooter-shm, which inspects and operates brokers from a
 shell, and the other programs of tools/ (pooter-demo, ...).")
 
+# libpooter-zk0: the zk:// backend, libpooter-zk.so.0, which libpooter
+# dlopen()s on the first zk:// URL (src/api.c: from beside libpooter.so.0,
+# else by its soname).  Only when src/zk/ built it (POOTER_HAVE_ZK: the
+# ZooKeeper C client, libzookeeper-st-dev, was found).  It is named after
+# its soname like any library package, since it is installed as one: in the
+# multiarch libdir, with a SONAME; so it gets what dh_makeshlibs gives such
+# a package (shlibs, the ldconfig trigger; below).  Exactly this libpooter0:
+# the plugin and the library call each other through internal tables
+# (src/backend.h) that no two versions promise to share.  Its other
+# dependencies, libzookeeper-st2 and libc6, come from dpkg-shlibdeps.
+set(POOTER_DEB_PACKAGES libpooter0 libpooter-dev pooter-tools)
+if(POOTER_HAVE_ZK)
+	list(APPEND POOTER_DEB_PACKAGES libpooter-zk0)
+	set(CPACK_DEBIAN_ZK_PACKAGE_NAME libpooter-zk0)
+	set(CPACK_DEBIAN_ZK_PACKAGE_SECTION libs)
+	set(CPACK_POOTER_ZK_DEPENDS "libpooter0 (= ${POOTER_DEB_VERSION})")
+	set(CPACK_DEBIAN_ZK_PACKAGE_DEPENDS "${CPACK_POOTER_ZK_DEPENDS}")
+	set(CPACK_COMPONENT_ZK_DISPLAY_NAME "libpooter-zk0")
+	set(CPACK_DEBIAN_ZK_DESCRIPTION "ZooKeeper backend for pooter (zk:// brokers)
+${POOTER_DESCRIPTION_BODY}
+
+A broker can also be kept on a ZooKeeper ensemble, named by a URL,
+zk://HOST:PORT[,HOST:PORT...]/PATH/NAME, so that processes on several
+hosts meet in the same rounds through the same calls.
+
+This package holds libpooter-zk.so.0, the backend of zk:// brokers, which
+libpooter loads on the first zk:// URL.  Programs that use shared-memory
+brokers only do not need it, nor the ZooKeeper client it links.")
+	# libpooter tells of this package when a zk:// URL finds no backend.
+	set(CPACK_DEBIAN_RUNTIME_PACKAGE_SUGGESTS libpooter-zk0)
+endif()
+# For .ci/package.sh and .ci/lintian.sh: which packages cpack makes.
+set(POOTER_DEB_PACKAGES "${POOTER_DEB_PACKAGES}" CACHE INTERNAL
+	"The Debian packages cpack -G DEB makes of this build")
+
 # Dependencies on shared libraries, as dpkg-shlibdeps finds them (libc6,
 # liburing2; libpooter.so.0 is found in the build tree, and named above).
 # CPackDeb needs file(1) to find the ELF files; without it or
@@ -248,6 +287,7 @@ else()
 		"packages with dependencies written by hand (install dpkg-dev, file)")
 	set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "libc6, liburing2")
 	string(APPEND CPACK_DEBIAN_TOOLS_PACKAGE_DEPENDS ", libc6, liburing2")
+	string(APPEND CPACK_DEBIAN_ZK_PACKAGE_DEPENDS ", libc6, libzookeeper-st2")
 endif()
 
 # libpooter0's control files, as dh_makeshlibs would write them: shlibs
@@ -303,6 +343,40 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 if(CPACK_DEBIAN_PACKAGE_SHLIBDEPS)
 	set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS OFF)
 	set(CPACK_POOTER_RUNTIME_SHLIBDEPS ON)
+endif()
+
+# libpooter-zk0's control files, the same way: an ldconfig trigger (the
+# plugin is in a directory of ld.so's, where a program linked with
+# libpooter.a finds it by its soname), no maintainer scripts, so CPackDeb's
+# dpkg-shlibdeps off for it too; and a shlibs file, which lintian
+# requires of every library with a SONAME in ld.so's path (no-shlibs, an
+# error) and which is true: were a program ever linked against
+# libpooter-zk.so.0, it would need libpooter-zk0.  That beats overriding
+# the tag: the plugin is installed as a public library, and the override
+# would hide a fact rather than an exception.  No symbols file: nothing
+# links the plugin (there is no libpooter-zk.so for a linker to find), its
+# one export, the entry point, is found with dlsym(); the informational
+# no-symbols-control-file is overridden with that reason
+# (cmake/cpack-debian-tree.cmake), and .ci/package.sh checks that the
+# entry point is all the plugin exports.
+if(POOTER_HAVE_ZK)
+	set(POOTER_DEB_CONTROL_ZK ${POOTER_DEB_CONTROL}/zk)
+	file(MAKE_DIRECTORY ${POOTER_DEB_CONTROL_ZK})
+	file(WRITE ${POOTER_DEB_CONTROL_ZK}/shlibs
+		"libpooter-zk ${PROJECT_VERSION_MAJOR} libpooter-zk0 (>= ${PROJECT_VERSION})\n")
+	file(WRITE ${POOTER_DEB_CONTROL_ZK}/triggers "activate-noawait ldconfig\n")
+	set(CPACK_DEBIAN_ZK_PACKAGE_CONTROL_EXTRA
+		${POOTER_DEB_CONTROL_ZK}/shlibs
+		${POOTER_DEB_CONTROL_ZK}/triggers)
+	if(CPACK_DEBIAN_PACKAGE_SHLIBDEPS)
+		set(CPACK_DEBIAN_ZK_PACKAGE_SHLIBDEPS OFF)
+		set(CPACK_POOTER_ZK_SHLIBDEPS ON)
+	endif()
+	set(CPACK_POOTER_ZK_LINTIAN_OVERRIDES
+		"# No symbols file, on purpose: nothing links against this plugin (there"
+		"# is no libpooter-zk.so to link with): libpooter dlopen()s it and finds"
+		"# its one export, the entry point, with dlsym()."
+		"libpooter-zk0: no-symbols-control-file")
 endif()
 
 # Debian wants gzipped manual pages, a copyright file and a changelog in
