@@ -303,7 +303,8 @@ static int take_round(struct zk_consumer *cs, const struct zk_round *rd,
 	for (unsigned int i = 0; i < n; i++) {
 		char *data = base + off, *name;
 
-		memcpy(data, rs[i]->data, (size_t)rs[i]->len);
+		if (rs[i]->len)
+			memcpy(data, rs[i]->data, (size_t)rs[i]->len);
 		off += ((size_t)rs[i]->len + al - 1) / al * al;
 		name = base + off;
 		strcpy(name, rd->parts[i]);
