@@ -255,7 +255,22 @@ static void *keeper(void *arg)
 	return NULL;
 }
 
-/* After fork: the parent's sessions are the parent's; no keeper runs here. */
+/*
+ * Around fork: no fork while the keeper is inside the client (in
+ * getaddrinfo() reconnecting, say, whose lock the child would inherit
+ * taken).  In the child, the parent's sessions are the parent's, and no
+ * keeper runs.
+ */
+static void keeper_atfork_prepare(void)
+{
+	pthread_mutex_lock(&kept_lock);
+}
+
+static void keeper_atfork_parent(void)
+{
+	pthread_mutex_unlock(&kept_lock);
+}
+
 static void keeper_atfork_child(void)
 {
 	if (keeper_efd >= 0)
@@ -278,7 +293,9 @@ void zc_keep(struct zk_conn *c)
 		sigset_t all, old;
 
 		if (!atfork)
-			atfork = !pthread_atfork(NULL, NULL, keeper_atfork_child);
+			atfork = !pthread_atfork(keeper_atfork_prepare,
+						 keeper_atfork_parent,
+						 keeper_atfork_child);
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (keeper_efd < 0)

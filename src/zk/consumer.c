@@ -353,13 +353,26 @@ int zk_consume(struct pooter_consumer *pc, int timeout_ms,
 		struct zk_state st;
 		int outcome;
 
+		/*
+		 * The state first: the server answers in order, so a round
+		 * missing after a state that names it is one collected.
+		 */
 		zp_round(b, rpath, cs->next);
 		zp(b, spath, "/state");
-		rs[0] = zr_get(c, rpath, true);
 		rs[1] = zr_get(c, spath, true);
-		err = zr_wait_all(c, rs, 2);
-		if (err)
+		rs[0] = zr_get(c, rpath, true);
+		err = zr_wait(c, rs[1]);
+		if (err) {
+			rs[0]->abandoned = !rs[0]->done;
+			if (rs[0]->done)
+				zr_free(rs[0]);
 			goto again;
+		}
+		err = zr_wait(c, rs[0]);
+		if (err) {
+			zr_free(rs[1]);
+			goto again;
+		}
 		err = zc_errno(rs[1]->rc);
 		if (!err && zt_state_parse(rs[1]->data, rs[1]->len, &st))
 			err = zk_error(-EPROTO, "%s: the state node is not "
@@ -376,7 +389,7 @@ int zk_consume(struct pooter_consumer *pc, int timeout_ms,
 					       (unsigned long long)cs->next);
 		} else if (!err && rs[0]->rc != ZNONODE) {
 			err = zc_errno(rs[0]->rc);
-		} else if (!err && st.round >= cs->next) {
+		} else if (!err && st.gcr >= cs->next) {
 			/* collected: a round every consumer was past */
 			cs->next++;
 			zr_free(rs[0]);
