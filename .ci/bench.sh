@@ -10,10 +10,19 @@
 # machines are too noisy for that, see docs/performance.md for how the
 # figures are taken.
 #
+# --url (rounds on a ZooKeeper ensemble): its usage errors are always
+# checked; a brief run (ZK_ROUNDS rounds of the two default configurations,
+# with the floor) and its JSON only when an ensemble is at hand, as
+# POOTER_ZK_HOSTS (a connect string), or with BENCH_ZK=1, which starts one
+# with tests/zk/ensemble.sh (Java and Debian's zookeeper package) on
+# ZK_BASE_PORT (default 26181) and stops it after.  It needs a pooter-bench
+# built with the ZooKeeper C client, and the plugin (BUILD_DIR/src).
+#
 #   BUILD_DIR   CMake build directory (default: build); configured (Release,
 #               no tests) and built if it has no pooter-bench yet.
 #   ROUNDS      rounds per run (default 300)
 #   SWEEP       emitter counts (default 1,2,4)
+#   ZK_ROUNDS   rounds per --url run (default 20)
 set -eu
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,12 +38,22 @@ fi
 cmake --build "$build" --target pooter-bench -j "$(nproc 2>/dev/null || echo 2)"
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+zk_dir=
+cleanup() {
+	if [ -n "$zk_dir" ]; then
+		bash "$src/tests/zk/ensemble.sh" stop "$zk_dir" >/dev/null 2>&1 || :
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 run() {
 	echo "+ $*"
-	if ! "$@" >"$tmp/out" 2>"$tmp/err"; then
-		echo "FAIL: exit status $? from: $*" >&2
+	status=0
+	"$@" >"$tmp/out" 2>"$tmp/err" || status=$?
+	if [ "$status" -ne 0 ]; then
+		echo "FAIL: exit status $status from: $*" >&2
 		cat "$tmp/out" "$tmp/err" >&2
 		exit 1
 	fi
@@ -96,5 +115,63 @@ PY
 
 # a pooter-only run with no consumers still works
 run "$bench" -R "$rounds" -E 2 -C 0 --no-baselines --watchdog 120
+
+# --url: what it refuses, with status 2 and a reason
+usage_fails() {
+	echo "+ $* (expecting status 2)"
+	status=0
+	"$bench" "$@" >"$tmp/out" 2>"$tmp/err" || status=$?
+	if [ "$status" -ne 2 ] || [ ! -s "$tmp/err" ]; then
+		echo "FAIL: exit status $status, expected 2 with a message" >&2
+		cat "$tmp/out" "$tmp/err" >&2
+		exit 1
+	fi
+}
+usage_fails --url shm:x
+usage_fails --url zk://127.0.0.1:1/x/
+if grep -q 'built without the ZooKeeper' "$tmp/err" ||
+	"$bench" --help | grep -q 'built without the ZooKeeper'; then
+	echo "bench: no --url in this build (no ZooKeeper C client): skipping it"
+	echo "bench: OK"
+	exit 0
+fi
+usage_fails --url zk://127.0.0.1:1/x --loan
+
+zk_hosts=${POOTER_ZK_HOSTS:-}
+if [ -z "$zk_hosts" ] && [ "${BENCH_ZK:-0}" = 1 ]; then
+	zk_dir=$tmp/zk
+	zk_hosts=$(ZK_BASE_PORT=${ZK_BASE_PORT:-26181} \
+		bash "$src/tests/zk/ensemble.sh" start "$zk_dir")
+fi
+if [ -z "$zk_hosts" ]; then
+	echo "bench: no ensemble (POOTER_ZK_HOSTS, or BENCH_ZK=1): no --url run"
+	echo "bench: OK"
+	exit 0
+fi
+export POOTER_PLUGIN_DIR="${POOTER_PLUGIN_DIR:-$build/src}"
+run "$bench" --url "zk://$zk_hosts/pooter-bench-ci" -R "${ZK_ROUNDS:-20}" \
+	--floor-samples 20 --watchdog 120 --json
+python3 - "$tmp/out" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["ok"] is True and doc["mode"] == "url", "ok is not true"
+f = doc["floor"]
+assert f["ok"] and f["write_watch_p50_us"] > 0 and f["multi_p50_us"] > 0, f
+got = [(c["emitters"], c["consumers"]) for c in doc["configs"]]
+assert got == [(2, 1), (8, 2)], "configurations %s" % got
+for c in doc["configs"]:
+    assert c["pooter"]["ok"], c
+    for k in ("round_p50_us", "round_p90_us", "rounds_per_s",
+              "ratio_vs_write_watch", "ratio_vs_multi"):
+        assert isinstance(c[k], (int, float)) and c[k] > 0, (k, c)
+t = doc["target"]
+assert (t["emitters"], t["consumers"]) == (2, 1), t
+assert isinstance(t["ratio_vs_write_watch"], (int, float)), t
+print("json: --url: write->watch %.0f us, multi %.0f us; %s" % (
+    f["write_watch_p50_us"], f["multi_p50_us"], ", ".join(
+        "E=%d C=%d: round p50 %.0f us (x%.2f watch)" % (
+            c["emitters"], c["consumers"], c["round_p50_us"],
+            c["ratio_vs_write_watch"]) for c in doc["configs"])))
+PY
 
 echo "bench: OK"

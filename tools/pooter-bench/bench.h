@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -50,7 +51,8 @@ struct child_slot {
 	uint64_t nivcsw;
 	uint64_t count; /* iterations completed */
 	int32_t err;	/* 0, or what went wrong (negative errno) */
-	char msg[200];
+	char msg[440];
+	char stage[64]; /* set-up step in progress (team_stage()); "" after */
 } __attribute__((aligned(64)));
 
 struct team {
@@ -59,13 +61,14 @@ struct team {
 	struct child_slot *slots; /* n, MAP_SHARED */
 	int ready_rd, ready_wr;	  /* children -> parent: one byte each */
 	int go_rd, go_wr;	  /* parent closes go_wr: start */
+	uint64_t setup_ns;	  /* parent's clock when the forks were done */
 	uint64_t start_ns;	  /* parent's clock at the start */
 	uint64_t end_ns;	  /* parent's clock when all were reaped */
 	uint64_t busy_ns; /* CPU busy machine-wide (/proc/stat), start..end */
 	bool busy_known;
 	/* child-local: the snapshot taken at the start line */
 	uint64_t cpu_u0, cpu_s0, csw_v0, csw_i0;
-	char err[256]; /* the first failure, for the parent */
+	char err[480]; /* the first failure, for the parent */
 };
 
 /*
@@ -91,7 +94,20 @@ void team_free(struct team *t);
  */
 double team_background_pct(const struct team *t);
 
+/*
+ * SIGINT, SIGTERM or SIGHUP, once one has stopped a team (team_run() waits
+ * for them with SIGCHLD, kills its children, and fails), or once the mode's
+ * own handler saw one outside a team; 0 before.  The caller cleans up (a
+ * broker to remove) and then dies of it: see bench_stop_if_signalled().
+ */
+extern volatile sig_atomic_t team_stop_signal;
+
+/* If team_stop_signal is set: die of that signal, now. */
+void bench_stop_if_signalled(void);
+
 /* In a child. */
+/* Say what set-up is doing, for the message if it never gets ready. */
+void team_stage(struct team *t, unsigned int idx, const char *what);
 void team_go(struct team *t, unsigned int idx);
 void team_done(struct team *t, unsigned int idx);
 int child_fail(struct team *t, unsigned int idx, int err, const char *fmt, ...)
@@ -104,7 +120,7 @@ void shared_free(void *p, size_t size);
 /* --- results ------------------------------------------------------------ */
 
 struct latency {
-	double p50_ns, p99_ns, p999_ns, max_ns, mean_ns;
+	double p50_ns, p90_ns, p99_ns, p999_ns, max_ns, mean_ns;
 };
 
 /* Sorts v in place. */
@@ -112,13 +128,19 @@ void latency_of(uint64_t *v, size_t n, struct latency *out);
 
 struct run_result {
 	bool ok;
-	char err[256];
+	char err[512];
 	unsigned int procs;
 	uint64_t rounds;
 	double wall_ns; /* start -> last participant done (see workloads.c) */
 	double rounds_per_s;
 	double ns_per_round;
-	struct latency lat;	 /* per emit (pooter) / per wait (barrier) */
+	struct latency lat; /* per emit (pooter) / per wait (barrier) */
+	/*
+	 * pooter with a url_base: per round, from the first emitter's call to
+	 * the last emitter's return with the outcome
+	 */
+	struct latency span;
+	bool have_span;
 	double cpu_ns_per_round; /* user + sys, every participant */
 	double user_ns_per_round;
 	double sys_ns_per_round;
@@ -129,7 +151,7 @@ struct run_result {
 
 struct pingpong_result {
 	bool ok;
-	char err[256];
+	char err[512];
 	uint64_t iters;
 	double rt_ns;	      /* one round trip: A -> B -> A */
 	double handoff_ns;    /* one way: rt / 2 */
@@ -144,12 +166,19 @@ struct pooter_params {
 	uint64_t rounds;
 	unsigned int watchdog_s;
 	bool loan; /* emit through loans: fill in place, no copy */
+	/*
+	 * NULL: a shared-memory broker of a generated name.  Else a URL without
+	 * the broker's name, "zk://HOSTS/PATH": the broker is created as
+	 * url_base/NAME, NAME generated, every participant opens it with
+	 * pooter_broker_open_url() itself, and it is removed after the run.
+	 */
+	const char *url_base;
 };
 
 /* memcpy bandwidth: procs processes copying P-byte blocks at once */
 struct memcpy_result {
 	bool ok;
-	char err[256];
+	char err[512];
 	unsigned int procs, payload;
 	uint64_t copies; /* per process */
 	double mb_s;	 /* all processes together, 10^6 bytes/s */
@@ -184,5 +213,36 @@ void run_futex_pingpong(uint64_t iters, unsigned int watchdog_s,
 			struct pingpong_result *res);
 void run_spin_pingpong(uint64_t iters, unsigned int watchdog_s,
 		       struct pingpong_result *res);
+
+/* report.c: what both modes print with */
+double ratio(double a, double b); /* a / b; NAN unless both are > 0 */
+void fmt_num(char *buf, size_t len, double v, const char *fmt); /* NAN: "-" */
+void json_str(const char *s);
+void json_num(const char *key, double v, bool comma); /* NAN, inf: null */
+void json_run(const char *key, const struct run_result *r);
+
+/* url.c: pooter-bench --url, rounds on a broker named by URL */
+struct url_config {
+	unsigned int emitters, consumers, payload;
+};
+
+struct url_bench {
+	const char *url; /* "zk://HOSTS[/PATH...]", no trailing '/' */
+	const struct url_config *configs;
+	unsigned int n_configs;
+	uint64_t rounds;
+	unsigned int depth, timeout_ms, repeat, watchdog_s;
+	unsigned int floor_samples; /* 0: no floor measured */
+	bool json, progress;
+};
+
+/*
+ * Check a --url argument: NULL if pooter-bench can run on it, else why not
+ * (a static message).
+ */
+const char *url_check(const char *url);
+
+/* Run every configuration and the floor; print; returns the exit status. */
+int url_bench_run(const struct url_bench *ub);
 
 #endif /* POOTER_BENCH_H */

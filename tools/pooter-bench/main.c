@@ -7,6 +7,7 @@
  *   pooter-bench [-E N] [-C N] [-R ROUNDS] [-P BYTES] [--sweep-emitters LIST]
  *                [--sweep-consumers LIST] [--sweep-payload LIST] [--loan]
  *                [--json] [--no-baselines] ...
+ *   pooter-bench --url zk://HOSTS/PATH [-E N] [-C N] [-R ROUNDS] ...
  *
  * For every configuration (E emitters, C consumers) it runs pooter and the
  * barrier and switch-floor baselines with E + C processes; the two
@@ -20,8 +21,12 @@
  * every run did what it should (every emit returned 0 in the right round,
  * every consumer got every round, the broker counted R resolved rounds).
  *
- * What does not live here: the processes (team.c) and what they do
- * (workloads.c).
+ * With --url, the rounds run on a broker kept on a ZooKeeper ensemble
+ * instead, next to the ensemble's own floor (url.c); the options are
+ * parsed here, and the configurations made.
+ *
+ * What does not live here: the processes (team.c), what they do
+ * (workloads.c), the --url mode (url.c), what both print with (report.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -52,7 +57,16 @@ struct opts {
 	int max_background;   /* retake runs busier than this %; -1: never */
 	unsigned int retakes; /* runs retaken for it */
 	bool json, baselines, progress;
+	/* --url */
+	const char *url;
+	unsigned int floor_samples;
+	bool rounds_given, members_given, pp_given, watchdog_given;
 };
+
+/* --url's defaults: a round costs milliseconds there */
+#define URL_ROUNDS 200
+#define URL_FLOOR_SAMPLES 200
+#define URL_WATCHDOG_S 300
 
 /* a run retaken this often is kept, busy or not (and the table warns) */
 #define RETAKE_MAX 10
@@ -101,9 +115,24 @@ static const char usage_text[] =
 	"      --watchdog S           give up on a run after S seconds "
 	"(default 600)\n"
 	"  -j, --json                 one JSON document on stdout\n"
+	"      --url zk://HOSTS/PATH  run the rounds on a ZooKeeper ensemble "
+	"instead\n"
+	"                             (brokers PATH/pooter-bench-PID-N, removed "
+	"after),\n"
+	"                             next to the ensemble's own floor; default\n"
+	"                             configurations E=2,C=1 and E=8,C=2, -R "
+	"200,\n"
+	"                             --watchdog 300\n"
+	"      --floor-samples N      samples of each floor measurement with "
+	"--url\n"
+	"                             (default 200)\n"
 	"  -h, --help\n"
 	"  -V, --version\n"
 	"\n"
+#ifndef POOTER_BENCH_ZK
+	"This pooter-bench was built without the ZooKeeper C client: no "
+	"--url.\n\n"
+#endif
 	"Exit status: 0 when every run completed correctly, 1 when one did "
 	"not,\n2 on bad usage.\n";
 
@@ -173,6 +202,8 @@ enum {
 	OPT_MAX_BACKGROUND,
 	OPT_SWEEP_P,
 	OPT_LOAN,
+	OPT_URL,
+	OPT_FLOOR_SAMPLES,
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -195,6 +226,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "max-background", required_argument, NULL,
 		  OPT_MAX_BACKGROUND },
 		{ "json", no_argument, NULL, 'j' },
+		{ "url", required_argument, NULL, OPT_URL },
+		{ "floor-samples", required_argument, NULL, OPT_FLOOR_SAMPLES },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -217,6 +250,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->pp_iters = 100000;
 	o->max_background = -1;
 	o->baselines = true;
+	o->floor_samples = URL_FLOOR_SAMPLES;
 
 	while ((c = getopt_long(argc, argv, "E:C:R:P:d:t:jhV", longopts,
 				NULL)) != -1) {
@@ -228,6 +262,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 						   "(1..%u)",
 						   optarg, POOTER_EMITTERS_MAX);
 			o->n_emitters = 1;
+			o->members_given = true;
 			break;
 		case 'C':
 			if (!parse_uint(optarg, 0, POOTER_CONSUMERS_MAX,
@@ -237,11 +272,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 						   optarg,
 						   POOTER_CONSUMERS_MAX);
 			o->n_consumers = 1;
+			o->members_given = true;
 			break;
 		case 'R':
 			if (!parse_u64(optarg, 1, 100000000, &o->rounds))
 				return usage_error("bad round count '%s'",
 						   optarg);
+			o->rounds_given = true;
 			break;
 		case 'P':
 			if (!parse_uint(optarg, 0, POOTER_PAYLOAD_MAX,
@@ -277,12 +314,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 					o->emitters, &o->n_emitters))
 				return usage_error("bad emitter list '%s'",
 						   optarg);
+			o->members_given = true;
 			break;
 		case OPT_SWEEP_C:
 			if (!parse_list(optarg, 0, POOTER_CONSUMERS_MAX,
 					o->consumers, &o->n_consumers))
 				return usage_error("bad consumer list '%s'",
 						   optarg);
+			o->members_given = true;
 			break;
 		case OPT_REPEAT:
 			if (!parse_uint(optarg, 1, 99, &o->repeat))
@@ -293,6 +332,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (!parse_u64(optarg, 1, 1000000000, &o->pp_iters))
 				return usage_error("bad iteration count '%s'",
 						   optarg);
+			o->pp_given = true;
 			break;
 		case OPT_NO_BASELINES:
 			o->baselines = false;
@@ -300,6 +340,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_WATCHDOG:
 			if (!parse_uint(optarg, 1, 86400, &o->watchdog_s))
 				return usage_error("bad watchdog '%s'", optarg);
+			o->watchdog_given = true;
 			break;
 		case OPT_MAX_BACKGROUND: {
 			unsigned int pct;
@@ -313,6 +354,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		}
 		case 'j':
 			o->json = true;
+			break;
+		case OPT_URL:
+			o->url = optarg;
+			break;
+		case OPT_FLOOR_SAMPLES:
+			if (!parse_uint(optarg, 1, 1000000, &o->floor_samples))
+				return usage_error("bad sample count '%s' "
+						   "(1..1000000)",
+						   optarg);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -328,6 +378,33 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->url) {
+#ifdef POOTER_BENCH_ZK
+		const char *why = url_check(o->url);
+
+		if (why)
+			return usage_error("--url %s: %s", o->url, why);
+#else
+		return usage_error("--url: this pooter-bench was built without "
+				   "the ZooKeeper C client (zookeeper_st and "
+				   "<zookeeper/zookeeper.h>: apt-get install "
+				   "libzookeeper-st-dev, then build again)");
+#endif
+		if (o->loan)
+			return usage_error("--loan: zk:// brokers have no "
+					   "loans (-EOPNOTSUPP)");
+		if (o->max_background >= 0)
+			return usage_error("--max-background has no use with "
+					   "--url (the ensemble's servers are "
+					   "other work by design)");
+		if (o->pp_given)
+			return usage_error("--pingpong-iters has no use with "
+					   "--url");
+		if (!o->rounds_given)
+			o->rounds = URL_ROUNDS;
+		if (!o->watchdog_given)
+			o->watchdog_s = URL_WATCHDOG_S;
+	}
 	/* a latency sample per emit, in shared memory */
 	for (unsigned int i = 0; i < o->n_emitters; i++)
 		for (unsigned int k = 0; k < o->n_consumers; k++)
@@ -405,9 +482,10 @@ static void median_run(struct opts *o, struct run_result *out,
 		return;
 	}
 	for (unsigned int i = 0, n = 0; i < repeat; i++) {
-		do
+		do {
 			fn(arg, &runs[i]);
-		while (runs[i].ok && retake(o, runs[i].background_pct, &n));
+			bench_stop_if_signalled();
+		} while (runs[i].ok && retake(o, runs[i].background_pct, &n));
 		if (!runs[i].ok) {
 			*out = runs[i];
 			free(runs);
@@ -463,6 +541,7 @@ static void median_pingpong(struct opts *o, bool spin,
 			else
 				run_futex_pingpong(o->pp_iters, o->watchdog_s,
 						   &runs[i]);
+			bench_stop_if_signalled();
 		} while (runs[i].ok && retake(o, runs[i].background_pct, &n));
 		if (!runs[i].ok) {
 			*out = runs[i];
@@ -476,11 +555,6 @@ static void median_pingpong(struct opts *o, bool spin,
 }
 
 /* --- derived figures ----------------------------------------------------- */
-
-static double ratio(double a, double b)
-{
-	return b > 0 && a > 0 ? a / b : NAN;
-}
 
 /* Time per round of the E=e run with c's consumers and payload, or NAN. */
 static double e_ns_per_round(const struct config *cfg, unsigned int n,
@@ -556,14 +630,6 @@ static double busiest(const struct config *cfg, unsigned int n,
 }
 
 /* --- table ---------------------------------------------------------------- */
-
-static void fmt_num(char *buf, size_t len, double v, const char *fmt)
-{
-	if (isnan(v))
-		snprintf(buf, len, "-");
-	else
-		snprintf(buf, len, fmt, v);
-}
 
 static void fmt_bg(char *buf, size_t len, double pct)
 {
@@ -812,62 +878,6 @@ static void print_table(const struct opts *o, const struct utsname *u,
 
 /* --- JSON ----------------------------------------------------------------- */
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-static void json_num(const char *key, double v, bool comma)
-{
-	printf("\"%s\":", key);
-	if (isnan(v) || isinf(v))
-		printf("null");
-	else
-		printf("%.6g", v);
-	if (comma)
-		putchar(',');
-}
-
-static void json_run(const char *key, const struct run_result *r)
-{
-	printf("\"%s\":{\"ok\":%s,", key, r->ok ? "true" : "false");
-	if (!r->ok) {
-		printf("\"error\":");
-		json_str(r->err);
-		printf("}");
-		return;
-	}
-	printf("\"processes\":%u,\"rounds\":%llu,", r->procs,
-	       (unsigned long long)r->rounds);
-	json_num("wall_s", r->wall_ns / 1e9, true);
-	json_num("rounds_per_s", r->rounds_per_s, true);
-	json_num("us_per_round", r->ns_per_round / 1e3, true);
-	json_num("latency_p50_us", r->lat.p50_ns / 1e3, true);
-	json_num("latency_p99_us", r->lat.p99_ns / 1e3, true);
-	json_num("latency_p999_us", r->lat.p999_ns / 1e3, true);
-	json_num("latency_max_us", r->lat.max_ns / 1e3, true);
-	json_num("latency_mean_us", r->lat.mean_ns / 1e3, true);
-	json_num("cpu_us_per_round", r->cpu_ns_per_round / 1e3, true);
-	json_num("user_us_per_round", r->user_ns_per_round / 1e3, true);
-	json_num("sys_us_per_round", r->sys_ns_per_round / 1e3, true);
-	json_num("voluntary_csw_per_round", r->vcsw_per_round, true);
-	json_num("involuntary_csw_per_round", r->ivcsw_per_round, true);
-	json_num("background_cpu_pct",
-		 r->background_pct < 0 ? NAN : r->background_pct, false);
-	printf("}");
-}
-
 /* the switch floor: a run_result whose rounds are yields */
 static void json_sw(const char *key, const struct config *c)
 {
@@ -1081,6 +1091,61 @@ static long usable_cpus(long online)
 	return online;
 }
 
+#ifdef POOTER_BENCH_ZK
+/*
+ * --url: every configuration of the lists, or without -E, -C or a sweep
+ * the two of issue 14, E=2 C=1 and E=8 C=2 (not their product), each for
+ * every payload.
+ */
+static int url_main(const struct opts *o)
+{
+	static const struct url_config pairs[] = { { 2, 1, 0 }, { 8, 2, 0 } };
+	unsigned int n = 0,
+		     max = o->n_payloads *
+			   (o->members_given ? o->n_emitters * o->n_consumers :
+					       2);
+	struct url_config *cfg = calloc(max, sizeof(*cfg));
+	struct url_bench ub = {
+		.url = o->url,
+		.rounds = o->rounds,
+		.depth = o->depth,
+		.timeout_ms = o->timeout_ms,
+		.repeat = o->repeat,
+		.watchdog_s = o->watchdog_s,
+		.floor_samples = o->baselines ? o->floor_samples : 0,
+		.json = o->json,
+		.progress = o->progress,
+	};
+	int rc;
+
+	if (!cfg) {
+		fprintf(stderr, "pooter-bench: out of memory\n");
+		return 1;
+	}
+	for (unsigned int q = 0; q < o->n_payloads; q++) {
+		if (!o->members_given) {
+			for (unsigned int i = 0; i < 2; i++) {
+				cfg[n] = pairs[i];
+				cfg[n++].payload = o->payloads[q];
+			}
+			continue;
+		}
+		for (unsigned int k = 0; k < o->n_consumers; k++)
+			for (unsigned int i = 0; i < o->n_emitters; i++)
+				cfg[n++] = (struct url_config){
+					.emitters = o->emitters[i],
+					.consumers = o->consumers[k],
+					.payload = o->payloads[q],
+				};
+	}
+	ub.configs = cfg;
+	ub.n_configs = n;
+	rc = url_bench_run(&ub);
+	free(cfg);
+	return rc;
+}
+#endif
+
 /*
  * Interrupted: remove the broker being measured (the children die with us,
  * see team.c), then die of the same signal.
@@ -1107,6 +1172,10 @@ int main(int argc, char **argv)
 	rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc;
+#ifdef POOTER_BENCH_ZK
+	if (o.url)
+		return url_main(&o);
+#endif
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
@@ -1133,6 +1202,7 @@ int main(int argc, char **argv)
 				   &memcpy_one[q]);
 			run_memcpy((unsigned int)usable, o.payloads[q], o.depth,
 				   o.watchdog_s, &memcpy_all[q]);
+			bench_stop_if_signalled();
 			ok = ok && memcpy_one[q].ok && memcpy_all[q].ok;
 		}
 	}

@@ -18,7 +18,10 @@
  * writing: the parent sees EOF short of n bytes and gives up.  While the
  * team runs, the parent sleeps in sigtimedwait(SIGCHLD), so it costs no
  * CPU; after a failure or at the watchdog it kills its own children (by
- * pid) and reports.
+ * pid) and reports.  SIGINT, SIGTERM and SIGHUP are waited for there too,
+ * not handled: one of them stops the team the same way and is kept in
+ * team_stop_signal, so that the caller can remove its broker (a zk:// one
+ * is no file a signal handler could unlink) before dying of it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +41,28 @@
 
 /* after a first failure, the others get this long to report theirs */
 #define GRACE_NS (2 * NSEC_PER_SEC)
+/*
+ * Set-up (open, join) gets at most this long, whatever the watchdog: it is
+ * milliseconds on shared memory, and a connect's timeout on an ensemble
+ * (5 s by default), so a process still not ready is stuck.
+ */
+#define SETUP_MAX_S 60
+
+volatile sig_atomic_t team_stop_signal;
+
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+void bench_stop_if_signalled(void)
+{
+	int sig = team_stop_signal;
+
+	if (!sig)
+		return;
+	fflush(NULL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(128 + sig); /* the signal was blocked: do not go on */
+}
 
 void *shared_alloc(size_t size)
 {
@@ -59,11 +84,18 @@ static uint64_t tv_ns(const struct timeval *tv)
 	       (uint64_t)tv->tv_usec * 1000;
 }
 
+void team_stage(struct team *t, unsigned int idx, const char *what)
+{
+	snprintf(t->slots[idx].stage, sizeof(t->slots[idx].stage), "%s", what);
+}
+
 void team_go(struct team *t, unsigned int idx)
 {
 	struct rusage ru;
 	char c = 1;
 	ssize_t r;
+
+	team_stage(t, idx, "");
 
 	do
 		r = write(t->ready_wr, &c, 1);
@@ -166,25 +198,67 @@ static void team_error(struct team *t, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Read one byte per child from ready; false on EOF short of n or timeout. */
-static bool team_wait_ready(struct team *t, uint64_t deadline)
+/* The processes not ready yet, and where: "0 (in pooter_broker_open_url())" */
+static void team_not_ready(const struct team *t, char *buf, size_t len)
 {
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < t->n && off + 1 < len; i++) {
+		const struct child_slot *s = &t->slots[i];
+		int w;
+
+		if (!s->stage[0])
+			continue;
+		w = snprintf(buf + off, len - off, "%s%u (in %s)",
+			     off ? ", " : "", i, s->stage);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+/*
+ * Read one byte per child from ready; false on EOF short of n, timeout or
+ * a stop signal (pending, since team_run() blocks them).
+ */
+static bool team_wait_ready(struct team *t, uint64_t deadline,
+			    const sigset_t *stop)
+{
+	static const struct timespec zero = { 0, 0 };
 	unsigned int got = 0;
 	char buf[256];
 
 	while (got < t->n) {
 		struct pollfd pfd = { .fd = t->ready_rd, .events = POLLIN };
-		uint64_t now = mono_ns();
+		uint64_t now = mono_ns(), ms;
 		ssize_t r;
-		int pr;
+		int pr, sig;
 
-		if (now >= deadline) {
-			team_error(t,
-				   "only %u of %u processes got ready in time",
-				   got, t->n);
+		sig = sigtimedwait(stop, NULL, &zero);
+		if (sig > 0) {
+			team_stop_signal = sig;
+			team_error(t, "interrupted by signal %d (%s)", sig,
+				   strsignal(sig));
 			return false;
 		}
-		pr = poll(&pfd, 1, (int)((deadline - now) / 1000000 + 1));
+		if (now >= deadline) {
+			char where[200];
+
+			team_not_ready(t, where, sizeof(where));
+			team_error(
+				t,
+				"only %u of %u processes got ready within "
+				"%llu s; not ready: %s",
+				got, t->n,
+				(unsigned long long)((deadline - t->setup_ns) /
+						     NSEC_PER_SEC),
+				where);
+			return false;
+		}
+		/* a second at most: a stop signal is looked for in between */
+		ms = (deadline - now) / 1000000 + 1;
+		pr = poll(&pfd, 1, ms > 1000 ? 1000 : (int)ms);
 		if (pr < 0 && errno != EINTR)
 			return false;
 		if (pr <= 0)
@@ -208,7 +282,7 @@ int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
 	     unsigned int watchdog_s)
 {
 	int ready[2] = { -1, -1 }, go[2] = { -1, -1 };
-	sigset_t chld, old;
+	sigset_t chld, stop, old;
 	bool *reaped = NULL, failed = false;
 	unsigned int left, started = 0;
 	uint64_t deadline, busy0 = 0, busy1 = 0;
@@ -234,7 +308,10 @@ int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
 	t->go_rd = go[0];
 	t->go_wr = go[1];
 
-	sigemptyset(&chld);
+	sigemptyset(&stop);
+	for (unsigned int i = 0; i < 3; i++)
+		sigaddset(&stop, stop_signals[i]);
+	chld = stop;
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &old);
 	fflush(NULL); /* children _exit(): nothing buffered twice */
@@ -254,6 +331,9 @@ int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			if (getppid() != parent)
 				_exit(1);
+			/* the parent's handlers clean up after the parent */
+			for (unsigned int k = 0; k < 3; k++)
+				signal(stop_signals[k], SIG_DFL);
 			sigprocmask(SIG_SETMASK, &old, NULL);
 			close(t->ready_rd);
 			close(t->go_wr);
@@ -267,11 +347,16 @@ int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
 	close(t->go_rd);
 	t->ready_wr = t->go_rd = -1;
 
-	deadline = mono_ns() + (uint64_t)watchdog_s * NSEC_PER_SEC;
-	if (failed || !team_wait_ready(t, deadline)) {
+	t->setup_ns = mono_ns();
+	deadline = t->setup_ns + (uint64_t)(watchdog_s < SETUP_MAX_S ?
+						    watchdog_s :
+						    SETUP_MAX_S) *
+					 NSEC_PER_SEC;
+	if (failed || !team_wait_ready(t, deadline, &stop)) {
 		failed = true;
 		kill_rest(t, reaped); /* they may be blocked on go */
 	}
+	deadline = mono_ns() + (uint64_t)watchdog_s * NSEC_PER_SEC;
 	t->busy_known = machine_busy_ns(&busy0);
 	t->start_ns = mono_ns();
 	close(t->go_wr); /* the start */
@@ -280,7 +365,7 @@ int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
 	for (left = started; left;) {
 		struct timespec ts;
 		uint64_t now;
-		int status;
+		int status, sig;
 		pid_t pid;
 
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -324,7 +409,15 @@ int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
 			ts.tv_sec = 1;
 			ts.tv_nsec = 0;
 		}
-		sigtimedwait(&chld, NULL, &ts);
+		sig = sigtimedwait(&chld, NULL, &ts);
+		if (sig > 0 && sig != SIGCHLD) {
+			team_stop_signal = sig;
+			team_error(t, "interrupted by signal %d (%s)", sig,
+				   strsignal(sig));
+			failed = true;
+			kill_rest(t, reaped);
+			deadline = UINT64_MAX; /* now just reap */
+		}
 	}
 	t->end_ns = mono_ns();
 	if (t->busy_known && machine_busy_ns(&busy1) && busy1 >= busy0)
@@ -335,7 +428,7 @@ int team_run(struct team *t, unsigned int n, team_fn fn, void *arg,
 	close(t->ready_rd);
 	t->ready_rd = -1;
 
-	for (unsigned int i = 0; i < started; i++) {
+	for (unsigned int i = 0; i < started && !team_stop_signal; i++) {
 		if (t->slots[i].err) {
 			failed = true;
 			/* a child's own reason beats the parent's view */
@@ -396,6 +489,7 @@ void latency_of(uint64_t *v, size_t n, struct latency *out)
 	for (size_t i = 0; i < n; i++)
 		sum += (double)v[i];
 	out->p50_ns = rank(v, n, 0.50);
+	out->p90_ns = rank(v, n, 0.90);
 	out->p99_ns = rank(v, n, 0.99);
 	out->p999_ns = rank(v, n, 0.999);
 	out->max_ns = (double)v[n - 1];

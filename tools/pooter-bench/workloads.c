@@ -37,6 +37,14 @@
  * it with their pattern in place, then commit it, instead of emitting a
  * buffer the library copies.
  *
+ * With a URL (pooter-bench --url, see url.c), the pooter workload is the
+ * same on a broker named "url_base/NAME": created by the parent with
+ * pooter_broker_create_url(), opened by every participant with
+ * pooter_broker_open_url() on its own (a zk:// handle is never used across
+ * fork), removed by the parent after the run, whatever happened.  Each
+ * emitter also records when each of its emits started, so that a round's
+ * span (first emitter's call to last emitter's outcome) can be told.
+ *
  * CPU time is each participant's own getrusage() delta over the timed part
  * (set-up, joins and exit are not counted), summed over participants.
  */
@@ -60,9 +68,17 @@ char bench_segment_path[128];
 
 struct pooter_ctx {
 	const struct pooter_params *p;
-	const char *broker;
-	uint64_t *lat; /* emitters * rounds, shared */
+	const char *broker; /* a name, or with p->url_base the broker's URL */
+	uint64_t *lat;	    /* emitters * rounds, shared */
+	uint64_t *start;    /* with p->url_base: when each emit began */
 };
+
+static int broker_open(const struct pooter_ctx *x, struct pooter_broker **b)
+{
+	if (x->p->url_base)
+		return pooter_broker_open_url(x->broker, NULL, b);
+	return pooter_broker_open(x->broker, b);
+}
 
 static int pooter_emitter(struct team *t, unsigned int idx,
 			  const struct pooter_ctx *x)
@@ -80,15 +96,20 @@ static int pooter_emitter(struct team *t, unsigned int idx,
 		return child_fail(t, idx, -ENOMEM, "emitter %u: out of memory",
 				  idx);
 	memset(buf, (int)('a' + idx % 26), p->payload ? p->payload : 1);
-	err = pooter_broker_open(x->broker, &b);
+	team_stage(t, idx,
+		   x->p->url_base ? "pooter_broker_open_url()" :
+				    "pooter_broker_open()");
+	err = broker_open(x, &b);
 	if (err)
-		return child_fail(t, idx, err, "emitter %u: open %s: %s", idx,
-				  x->broker, pooter_strerror(err));
+		return child_fail(t, idx, err, "emitter %u: open %s: %s (%s)",
+				  idx, x->broker, pooter_strerror(err),
+				  pooter_last_error());
 	snprintf(name, sizeof(name), "e%u", idx);
+	team_stage(t, idx, "pooter_emitter_join()");
 	err = pooter_emitter_join(b, name, 0, &em);
 	if (err)
-		return child_fail(t, idx, err, "emitter %u: join: %s", idx,
-				  pooter_strerror(err));
+		return child_fail(t, idx, err, "emitter %u: join: %s (%s)", idx,
+				  pooter_strerror(err), pooter_last_error());
 
 	team_go(t, idx);
 	for (i = 0; i < p->rounds; i++) {
@@ -114,13 +135,15 @@ static int pooter_emitter(struct team *t, unsigned int idx,
 		}
 		t1 = mono_ns();
 		lat[i] = t1 - t0;
+		if (x->start)
+			x->start[(size_t)idx * p->rounds + i] = t0;
 		if (err) {
 			child_fail(t, idx, err,
 				   "emitter %u: emit %llu (round "
-				   "%llu): %s",
+				   "%llu): %s (%s)",
 				   idx, (unsigned long long)i + 1,
 				   (unsigned long long)round,
-				   pooter_strerror(err));
+				   pooter_strerror(err), pooter_last_error());
 			break;
 		}
 		if (round != i + 1) {
@@ -185,15 +208,21 @@ static int pooter_consumer(struct team *t, unsigned int idx,
 	uint64_t i;
 	int err;
 
-	err = pooter_broker_open(x->broker, &b);
+	team_stage(t, idx,
+		   x->p->url_base ? "pooter_broker_open_url()" :
+				    "pooter_broker_open()");
+	err = broker_open(x, &b);
 	if (err)
-		return child_fail(t, idx, err, "consumer %u: open %s: %s", cidx,
-				  x->broker, pooter_strerror(err));
+		return child_fail(t, idx, err, "consumer %u: open %s: %s (%s)",
+				  cidx, x->broker, pooter_strerror(err),
+				  pooter_last_error());
 	snprintf(name, sizeof(name), "c%u", cidx);
+	team_stage(t, idx, "pooter_consumer_join()");
 	err = pooter_consumer_join(b, name, 0, &c);
 	if (err)
-		return child_fail(t, idx, err, "consumer %u: join: %s", cidx,
-				  pooter_strerror(err));
+		return child_fail(t, idx, err, "consumer %u: join: %s (%s)",
+				  cidx, pooter_strerror(err),
+				  pooter_last_error());
 
 	team_go(t, idx);
 	for (i = 0; i < p->rounds; i++) {
@@ -202,9 +231,9 @@ static int pooter_consumer(struct team *t, unsigned int idx,
 		err = pooter_consume(c, timeout_ms, &d);
 		if (err) {
 			child_fail(t, idx, err,
-				   "consumer %u: delivery %llu: %s", cidx,
+				   "consumer %u: delivery %llu: %s (%s)", cidx,
 				   (unsigned long long)i + 1,
-				   pooter_strerror(err));
+				   pooter_strerror(err), pooter_last_error());
 			break;
 		}
 		if (i + 1 == p->rounds)
@@ -215,9 +244,9 @@ static int pooter_consumer(struct team *t, unsigned int idx,
 		if (err) {
 			child_fail(t, idx, err,
 				   "consumer %u: release round "
-				   "%llu: %s",
+				   "%llu: %s (%s)",
 				   cidx, (unsigned long long)i + 1,
-				   pooter_strerror(err));
+				   pooter_strerror(err), pooter_last_error());
 			break;
 		}
 	}
@@ -241,7 +270,7 @@ static int pooter_child(struct team *t, unsigned int idx, void *arg)
 static void result_fail(char *err, size_t len, const char *what,
 			const char *why)
 {
-	snprintf(err, len, "%.40s: %.200s", what, why);
+	snprintf(err, len, "%.40s: %s", what, why);
 }
 
 /* CPU and context switches of every slot, per round */
@@ -287,6 +316,51 @@ static void team_measure(const struct team *t, uint64_t rounds,
 	res->background_pct = team_background_pct(t);
 }
 
+/*
+ * Per round, from the first emitter's call to the last emitter's return
+ * with the outcome: what one round costs when the rounds do not pipeline
+ * (an emit waits for its outcome, so the next round opens after it).
+ */
+static int round_spans(const struct pooter_ctx *x, struct latency *out)
+{
+	const struct pooter_params *p = x->p;
+	uint64_t *span = malloc(p->rounds * sizeof(*span));
+
+	if (!span)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < p->rounds; i++) {
+		uint64_t first = UINT64_MAX, last = 0;
+
+		for (unsigned int e = 0; e < p->emitters; e++) {
+			size_t k = (size_t)e * p->rounds + i;
+
+			if (x->start[k] < first)
+				first = x->start[k];
+			if (x->start[k] + x->lat[k] > last)
+				last = x->start[k] + x->lat[k];
+		}
+		span[i] = last - first;
+	}
+	latency_of(span, p->rounds, out);
+	free(span);
+	return 0;
+}
+
+/* A broker of a generated name: shared memory, or under p->url_base. */
+static int broker_create(const struct pooter_params *p,
+			 const struct pooter_broker_attr *attr, char *url,
+			 size_t url_len, struct pooter_broker **b)
+{
+	static unsigned int seq;
+
+	if (!p->url_base)
+		return pooter_broker_create(NULL, attr, b);
+	if ((size_t)snprintf(url, url_len, "%s/pooter-bench-%ld-%u",
+			     p->url_base, (long)getpid(), ++seq) >= url_len)
+		return -ENAMETOOLONG;
+	return pooter_broker_create_url(url, attr, NULL, b);
+}
+
 void run_pooter(const struct pooter_params *p, struct run_result *res)
 {
 	POOTER_OPTS(pooter_broker_attr, attr, .max_emitters = p->emitters,
@@ -298,23 +372,32 @@ void run_pooter(const struct pooter_params *p, struct run_result *res)
 	struct pooter_broker *b;
 	struct pooter_ctx x = { .p = p };
 	struct team t;
+	char url[512];
 	uint64_t end = 0;
 	int err;
 
 	memset(res, 0, sizeof(*res));
 	res->procs = p->emitters + p->consumers;
 	res->rounds = p->rounds;
-	err = pooter_broker_create(NULL, &attr, &b);
+	err = broker_create(p, &attr, url, sizeof(url), &b);
 	if (err) {
-		snprintf(res->err, sizeof(res->err), "pooter: create: %s (%s)",
-			 pooter_strerror(err), pooter_last_error());
+		snprintf(res->err, sizeof(res->err),
+			 "pooter: create %.300s: %s (%s)",
+			 p->url_base ? url : "", pooter_strerror(err),
+			 pooter_last_error());
 		return;
 	}
-	x.broker = pooter_broker_name(b);
-	snprintf(bench_segment_path, sizeof(bench_segment_path),
-		 "/dev/shm/pooter.%s", x.broker);
+	if (p->url_base) {
+		x.broker = url;
+	} else {
+		x.broker = pooter_broker_name(b);
+		snprintf(bench_segment_path, sizeof(bench_segment_path),
+			 "/dev/shm/pooter.%s", x.broker);
+	}
 	x.lat = shared_alloc(lat_size);
-	if (!x.lat) {
+	if (p->url_base)
+		x.start = shared_alloc(lat_size);
+	if (!x.lat || (p->url_base && !x.start)) {
 		result_fail(res->err, sizeof(res->err), "pooter",
 			    "no memory for the latency samples");
 		goto out;
@@ -338,14 +421,23 @@ void run_pooter(const struct pooter_params *p, struct run_result *res)
 	set_rate(res, t.start_ns, end);
 	sum_cpu(&t, p->rounds, res);
 	res->background_pct = team_background_pct(&t);
+	if (x.start) {
+		if (round_spans(&x, &res->span)) {
+			result_fail(res->err, sizeof(res->err), "pooter",
+				    "no memory for the round spans");
+			team_free(&t);
+			goto out;
+		}
+		res->have_span = true;
+	}
 	latency_of(x.lat, (size_t)p->emitters * p->rounds, &res->lat);
 	team_free(&t);
 
 	/* the broker's own count must agree: R rounds, all resolved */
 	err = pooter_broker_stat(b, &st);
 	if (err) {
-		snprintf(res->err, sizeof(res->err), "pooter: stat: %s",
-			 pooter_strerror(err));
+		snprintf(res->err, sizeof(res->err), "pooter: stat: %s (%s)",
+			 pooter_strerror(err), pooter_last_error());
 		goto out;
 	}
 	if (st.rounds_resolved != p->rounds || st.rounds_opened != p->rounds ||
@@ -365,8 +457,28 @@ void run_pooter(const struct pooter_params *p, struct run_result *res)
 	res->ok = true;
 out:
 	shared_free(x.lat, lat_size);
-	pooter_broker_unlink(pooter_broker_name(b));
-	bench_segment_path[0] = '\0';
+	shared_free(x.start, lat_size);
+	if (p->url_base) {
+		/* a broker left on the ensemble is a failure of the run */
+		err = pooter_broker_unlink_url(url, NULL);
+		if (err) {
+			char why[480];
+
+			snprintf(why, sizeof(why), "unlink %.300s: %s (%s)",
+				 url, pooter_strerror(err),
+				 pooter_last_error());
+			if (res->ok) {
+				res->ok = false;
+				result_fail(res->err, sizeof(res->err),
+					    "pooter", why);
+			} else {
+				fprintf(stderr, "pooter-bench: %s\n", why);
+			}
+		}
+	} else {
+		pooter_broker_unlink(pooter_broker_name(b));
+		bench_segment_path[0] = '\0';
+	}
 	pooter_broker_close(b);
 }
 
