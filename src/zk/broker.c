@@ -45,6 +45,46 @@ static bool element_ok(const char *s, size_t n)
 	return true;
 }
 
+/* HOST:PORT[,HOST:PORT...], a HOST an IPv6 address in brackets or a name. */
+static bool hosts_ok(const char *hosts)
+{
+	const char *s = hosts;
+
+	for (;;) {
+		const char *e = strchr(s, ','), *colon;
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		unsigned long port = 0;
+
+		if (!n)
+			return false;
+		if (s[0] == '[') {
+			const char *close = memchr(s, ']', n);
+
+			if (!close || close == s + 1 || close + 1 >= s + n ||
+			    close[1] != ':')
+				return false;
+			colon = close + 1;
+		} else {
+			colon = memchr(s, ':', n);
+			if (!colon || colon == s || memchr(colon + 1, ':',
+							   n - (size_t)(colon + 1 - s)))
+				return false;
+		}
+		if (colon + 1 >= s + n || colon + 1 + 5 < s + n)
+			return false;
+		for (const char *p = colon + 1; p < s + n; p++) {
+			if (*p < '0' || *p > '9')
+				return false;
+			port = port * 10 + (unsigned long)(*p - '0');
+		}
+		if (!port || port > 65535)
+			return false;
+		if (!e)
+			return true;
+		s = e + 1;
+	}
+}
+
 /*
  * "zk://HOSTS/A/B/NAME": hosts "HOSTS", path "/A/B/NAME", name "NAME".  With
  * want_name false, the path may be empty (the root) and has no name.
@@ -73,6 +113,11 @@ static int url_parse(const char *url, bool want_name, char *hosts, char *path,
 					url);
 	memcpy(hosts, h, n);
 	hosts[n] = '\0';
+	if (!hosts_ok(hosts))
+		return zk_error(-EINVAL,
+				"%s: bad hosts \"%s\" (HOST:PORT[,HOST:PORT...], "
+				"ports 1-65535)",
+				url, hosts);
 	path[0] = '\0';
 	if (name)
 		name[0] = '\0';
@@ -84,6 +129,11 @@ static int url_parse(const char *url, bool want_name, char *hosts, char *path,
 		n = e ? (size_t)(e - s) : strlen(s);
 		if (!n && !e && !want_name)
 			break; /* a trailing '/' */
+		if (n > POOTER_NAME_MAX)
+			return zk_error(-ENAMETOOLONG,
+					"%s: path element \"%.*s\" longer than %d "
+					"bytes",
+					url, (int)n, s, POOTER_NAME_MAX);
 		if (!element_ok(s, n))
 			return zk_error(-EINVAL,
 					"%s: bad path element \"%.*s\" (1-63 of "

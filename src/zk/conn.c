@@ -336,6 +336,19 @@ void zc_destroy(struct zk_conn *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
+/* Has the ensemble ended this session (expired, or refused its auth)? */
+static bool zc_session_over(struct zk_conn *c)
+{
+	int state = zoo_state(c->zh);
+
+	if (state == ZOO_EXPIRED_SESSION_STATE ||
+	    state == ZOO_AUTH_FAILED_STATE) {
+		c->expired = true;
+		c->connected = false;
+	}
+	return c->expired;
+}
+
 /* Drive the session once: wait for its socket (or its own timer) until. */
 int zc_pump(struct zk_conn *c, uint64_t until_ns)
 {
@@ -347,13 +360,16 @@ int zc_pump(struct zk_conn *c, uint64_t until_ns)
 	if (!c->zh)
 		return -ECONNRESET;
 	rc = zookeeper_interest(c->zh, &fd, &interest, &tv);
+	if (zc_session_over(c))
+		return -ECONNRESET;
 	if (rc != ZOK && rc != ZNOTHING && rc != ZCONNECTIONLOSS &&
-	    rc != ZOPERATIONTIMEOUT) {
-		if (zc_errno(rc) == -ECONNRESET)
-			c->expired = true;
+	    rc != ZOPERATIONTIMEOUT && rc != ZINVALIDSTATE)
 		return zc_errno(rc);
-	}
+	if (rc != ZOK)
+		fd = -1; /* no socket now: the client's own delay, then again */
 	ms = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+	if (fd < 0 && ms <= 0)
+		ms = 10; /* between attempts to connect: no busy loop */
 	if (until_ns <= now)
 		ms = 0;
 	else if ((until_ns - now + 999999) / 1000000 < (uint64_t)ms)
@@ -374,9 +390,8 @@ int zc_pump(struct zk_conn *c, uint64_t until_ns)
 		if (p.revents & POLLOUT)
 			events |= ZOOKEEPER_WRITE;
 	}
-	rc = zookeeper_process(c->zh, events);
-	if (zc_errno(rc) == -ECONNRESET && rc != ZCLOSING)
-		c->expired = true;
+	zookeeper_process(c->zh, events);
+	zc_session_over(c);
 	return 0;
 }
 

@@ -3,7 +3,7 @@
  * consumer.c - consumers of a zk:// broker: a cursor node each, read in
  * round order; a delivery is the round's payloads, copied out of their
  * znodes, held until released.  Releases move the cursor (the count of due
- * rounds released in order), which is the back-pressure emitters see.
+ * rounds released, in any order), which is the back-pressure emitters see.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -455,28 +455,30 @@ int zk_release(struct pooter_consumer *pc, const struct pooter_delivery *d)
 	struct zk_broker *b = zkb(cs->broker);
 	struct zk_conn *c = &cs->conn;
 	struct zk_held *h;
-	bool moved = false;
 	char path[ZK_PATH_MAX], text[256];
 	int err;
 
 	for (h = cs->held; h && &h->d != d; h = h->next)
 		;
-	if (!h || h->released)
+	if (!h)
 		return zk_error(-EINVAL, "%s: consumer %s does not hold that "
 					 "delivery",
 				b->url, cs->name);
-	h->released = true;
-	/* the cursor moves over the released prefix */
-	while (cs->held && cs->held->released) {
-		h = cs->held;
-		cs->held = h->next;
-		cs->nheld--;
-		cs->cur.acked++;
-		cs->cur.delivered++;
-		held_free(h);
-		moved = true;
-	}
-	if (!moved || cs->gone)
+	/*
+	 * In any order, as on shared memory: the cursor counts releases (the
+	 * room emitters see), and its low mark is the oldest round still held
+	 * (what must not be collected).
+	 */
+	for (struct zk_held **p = &cs->held; *p; p = &(*p)->next)
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	cs->nheld--;
+	cs->cur.acked++;
+	cs->cur.delivered++;
+	held_free(h);
+	if (cs->gone)
 		return 0;
 	cs->cur.low = cs->held ? cs->held->d.round : cs->next;
 	zt_cursor_format(text, sizeof(text), &cs->cur);

@@ -140,7 +140,7 @@ struct zk_round {
 
 struct zk_cursor {
 	bool notices;
-	uint64_t acked; /* rounds due to it, released in order */
+	uint64_t acked; /* rounds due to it, released (in any order) */
 	uint64_t low;	/* the lowest round it may still read */
 	uint64_t delivered;
 	int version;
@@ -205,7 +205,6 @@ struct zk_emitter {
 struct zk_held {
 	struct zk_held *next;
 	struct pooter_delivery d;
-	bool released;
 };
 
 struct zk_consumer {

@@ -50,6 +50,8 @@ die() {
 	exit 1
 }
 
+[[ $timeout_s =~ ^[0-9]+$ ]] || die "ZK_TIMEOUT=$timeout_s: need a number of seconds"
+
 usage() {
 	sed -n '/^#   ensemble.sh/,/^#$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
@@ -59,7 +61,7 @@ usage() {
 now_ms() {
 	local t=$EPOCHREALTIME
 
-	echo $((${t%.*} * 1000 + 10#${t#*.} / 1000))
+	echo $((${t%[.,]*} * 1000 + 10#${t#*[.,]} / 1000))
 }
 
 # client_port N: server N's client port, from its zoo.cfg
@@ -88,6 +90,7 @@ hosts() {
 # four PORT WORD: send a four-letter word, print the answer (empty if none
 # within 2 s or nobody listens)
 four() {
+	# shellcheck disable=SC2016 # $1 and $2 are the inner shell's
 	timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf %s "$2" >&3 && cat <&3' \
 		_ "$1" "$2" 2>/dev/null || true
 }
@@ -189,13 +192,13 @@ configure() {
 
 # port_free PORT: nobody accepts connections on 127.0.0.1:PORT
 port_free() {
+	# shellcheck disable=SC2016 # $1 is the inner shell's
 	! timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
 # launch N: start server N in the background, write its PID
 launch() {
-	local n=$1 d=$dir/$1 p flags=() cp
-	local base
+	local n=$1 d=$dir/$1 p flags=() cp base end
 
 	[[ -r $d/zoo.cfg && -r $d/data/myid ]] || die "$d: no zoo.cfg or data/myid (run '$prog start $dir' first)"
 	if p=$(pid_of "$n"); then die "server $n already runs (pid $p)"; fi
@@ -207,7 +210,7 @@ launch() {
 	cp=$jars/zookeeper.jar:$jars/slf4j-log4j12.jar:$jars/log4j-1.2.jar
 	# shellcheck disable=SC2206 # a list of flags, on purpose
 	flags=(-Xms16m -Xmx96m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
-		-XX:-UsePerfData -Xshare:auto
+		-XX:-UsePerfData
 		-Djava.net.preferIPv4Stack=true -Djava.awt.headless=true
 		"-Djava.io.tmpdir=$d/tmp"
 		"-Dlog4j.configuration=file:$d/log4j.properties"
@@ -230,12 +233,23 @@ launch() {
 		cd "$d"
 		exec "$java" "${flags[@]}" -cp "$cp" "$main_class" "$d/zoo.cfg"
 	) </dev/null >>"$d/log/console.out" 2>&1 &
-	echo $! >"$d/pid"
+	p=$!
+	echo "$p" >"$d/pid"
 	launched+=("$n")
+	# until the subshell has become java, pid_of does not know it
+	end=$(($(now_ms) + 5000))
+	until pid_of "$n" >/dev/null; do
+		[[ -d /proc/$p ]] || die "server $n: $java exited at once (see $d/log/console.out)"
+		if (($(now_ms) > end)); then
+			kill -KILL "$p" 2>/dev/null || true
+			die "server $n: pid $p did not become $java within 5 s"
+		fi
+		sleep 0.01
+	done
 }
 
-# stop_servers SIGNAL N...: signal the running ones, wait up to 10 s each
-# for them to go; SIGKILL and wait again for what is left.  Removes the
+# stop_servers SIGNAL N...: signal the running ones, wait up to 10 s for
+# them to go; SIGKILL and wait again for what is left.  Removes the
 # pid files of the servers that are gone.
 stop_servers() {
 	local sig=$1 n pid end left
@@ -322,8 +336,9 @@ start)
 	(($# == 2)) || usage
 	check_java
 	base=${ZK_BASE_PORT:-22181}
-	[[ $base =~ ^[0-9]+$ ]] && ((base >= 1024 && base + 203 <= 65535)) ||
+	if ! [[ $base =~ ^[0-9]+$ ]] || ((base < 1024 || base + 203 > 65535)); then
 		die "ZK_BASE_PORT=$base: need a port from 1024 to 65332"
+	fi
 	mkdir -p "$2"
 	set_dir "$2"
 	for n in "${servers[@]}"; do
@@ -347,8 +362,12 @@ stop)
 leader)
 	(($# == 2)) || usage
 	set_dir "$2"
+	mapfile -t live < <(running)
+	# a leader left alone says "leader" for syncLimit ticks more
+	((${#live[@]} >= 2)) ||
+		die "${#live[@]} server(s) running (${live[*]:-none}): no quorum, no leader"
 	found=()
-	for n in $(running); do
+	for n in "${live[@]}"; do
 		if [[ $(mode "$n") == leader ]]; then found+=("$n"); fi
 	done
 	((${#found[@]} == 1)) || die "no single leader (leaders: ${found[*]:-none}; running: $(running | tr '\n' ' '))"
