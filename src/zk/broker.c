@@ -719,7 +719,9 @@ static int snapshot_take(struct zk_broker *b, struct snapshot *s)
 			s->cursors[i] = NULL;
 			continue;
 		}
-		if (s->cursors[i]->rc == ZOK &&
+		if (s->cursors[i]->rc != ZOK && s->cursors[i]->rc != ZNONODE)
+			err = zc_errno(s->cursors[i]->rc);
+		else if (s->cursors[i]->rc == ZOK &&
 		    zt_cursor_parse(s->cursors[i]->data, s->cursors[i]->len,
 				    &s->cur[i]))
 			err = zk_error(-EPROTO, "%s: a cursor is not pooter's",

@@ -365,8 +365,6 @@ int zc_pump(struct zk_conn *c, uint64_t until_ns)
 	if (rc != ZOK && rc != ZNOTHING && rc != ZCONNECTIONLOSS &&
 	    rc != ZOPERATIONTIMEOUT && rc != ZINVALIDSTATE)
 		return zc_errno(rc);
-	if (rc != ZOK)
-		fd = -1; /* no socket now: the client's own delay, then again */
 	ms = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 	if (fd < 0 && ms <= 0)
 		ms = 10; /* between attempts to connect: no busy loop */

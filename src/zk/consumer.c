@@ -278,6 +278,10 @@ static int take_round(struct zk_consumer *cs, const struct zk_round *rd,
 	size = (sizeof(*h) + al - 1) / al * al;
 	size += ((size_t)n * sizeof(*p) + al - 1) / al * al;
 	for (unsigned int i = 0; i < n; i++) {
+		if (rs[i]->rc != ZOK && rs[i]->rc != ZNONODE) {
+			err = zc_errno(rs[i]->rc); /* look again */
+			goto out;
+		}
 		if (rs[i]->rc != ZOK || rs[i]->len > (int)b->cf.max_payload) {
 			err = zk_error(-EPROTO,
 				       "%s: round %llu resolved without %s's "

@@ -483,7 +483,12 @@ int zk_emitter_leave(struct pooter_emitter *pem)
 			break;
 		}
 		emitted = r->rc == ZOK;
+		err = r->rc == ZOK || r->rc == ZNONODE ? 0 : zc_errno(r->rc);
 		zr_free(r);
+		if (err) {
+			zk_round_free(&rd);
+			break;
+		}
 		if (emitted) {
 			zk_round_free(&rd);
 			break;
@@ -678,8 +683,11 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 			err = -ESTALE;
 			goto out;
 		}
-		if (curs[i]->rc != ZOK ||
-		    zt_cursor_parse(curs[i]->data, curs[i]->len, &cur)) {
+		if (curs[i]->rc != ZOK) {
+			err = zc_errno(curs[i]->rc);
+			goto out;
+		}
+		if (zt_cursor_parse(curs[i]->data, curs[i]->len, &cur)) {
 			err = zk_error(-EPROTO, "%s: cursor %s is not pooter's",
 				       b->url, rs[2]->kids.data[i]);
 			goto out;
