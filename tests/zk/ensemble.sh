@@ -205,7 +205,12 @@ launch() {
 	base=$(client_port "$n")
 	base=$((base - n + 1))
 	for p in $((base + n - 1)) $((base + 100 + n)) $((base + 200 + n)); do
-		port_free "$p" || die "127.0.0.1:$p is already in use (another ensemble? set ZK_BASE_PORT)"
+		# a server just killed may hold its port for a moment still
+		end=$(($(now_ms) + 10000))
+		until port_free "$p"; do
+			(($(now_ms) < end)) || die "127.0.0.1:$p is already in use (another ensemble? set ZK_BASE_PORT)"
+			sleep 0.1
+		done
 	done
 	cp=$jars/zookeeper.jar:$jars/slf4j-log4j12.jar:$jars/log4j-1.2.jar
 	# shellcheck disable=SC2206 # a list of flags, on purpose
