@@ -445,11 +445,8 @@ void zr_free(struct zk_req *r)
 	for (int i = 0; i < r->kids.count; i++)
 		free(r->kids.data[i]);
 	free(r->kids.data);
-	if (r->results) {
-		for (int i = 0; i < r->nops; i++)
-			free(r->results[i].stat);
-		free(r->results);
-	}
+	free(r->results);
+	free(r->stats);
 	free(r);
 }
 
@@ -596,7 +593,7 @@ struct zk_req *zr_delete(struct zk_conn *c, const char *path, int version)
 
 /*
  * A multi-op.  The ops' set stats must point into memory that outlives the
- * request: each result gets a Stat of its own here, freed with it.
+ * request: r->stats, freed with it.
  */
 struct zk_req *zr_multi(struct zk_conn *c, int n, const zoo_op_t *ops)
 {
@@ -614,16 +611,18 @@ struct zk_req *zr_multi(struct zk_conn *c, int n, const zoo_op_t *ops)
 		zr_free(r);
 		return NULL;
 	}
+	r->stats = calloc((size_t)n, sizeof(*r->stats));
+	if (!r->stats) {
+		free(copy);
+		zr_free(r);
+		return NULL;
+	}
 	for (int i = 0; i < n; i++) {
 		copy[i] = ops[i];
 		if (ops[i].type == ZOO_SETDATA_OP) {
-			r->results[i].stat = calloc(1, sizeof(struct Stat));
-			if (!r->results[i].stat) {
-				free(copy);
-				zr_free(r);
-				return NULL;
-			}
-			copy[i].set_op.stat = r->results[i].stat;
+			/* the client may set results[i].stat NULL on failure */
+			r->results[i].stat = &r->stats[i];
+			copy[i].set_op.stat = &r->stats[i];
 		}
 	}
 	rc = zoo_amulti(c->zh, n, copy, r->results, void_done, r);

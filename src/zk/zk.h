@@ -74,6 +74,7 @@ struct zk_req {
 	/* amulti */
 	int nops;
 	zoo_op_result_t *results;
+	struct Stat *stats; /* the set ops' */
 	uint64_t sent_ns;
 };
 
