@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -202,6 +203,12 @@ static void *keeper(void *arg)
 {
 	struct pollfd *p = calloc(KEEPER_MAX + 1, sizeof(*p));
 
+	/*
+	 * Up and allocated: from here on it allocates only under kept_lock,
+	 * which fork takes (below), so no child inherits an allocator's lock
+	 * taken mid-call (a sanitizer's allocator is not fork-safe).
+	 */
+	sem_post(arg);
 	if (!p)
 		return NULL;
 	for (;;) {
@@ -291,6 +298,7 @@ void zc_keep(struct zk_conn *c)
 		pthread_attr_t attr;
 		pthread_t t;
 		sigset_t all, old;
+		sem_t up;
 
 		if (!atfork)
 			atfork = !pthread_atfork(keeper_atfork_prepare,
@@ -303,9 +311,13 @@ void zc_keep(struct zk_conn *c)
 		/* no signal of the application's lands on our thread */
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		keeper_running = !pthread_create(&t, &attr, keeper, NULL);
+		sem_init(&up, 0, 0);
+		keeper_running = !pthread_create(&t, &attr, keeper, &up);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&attr);
+		while (keeper_running && sem_wait(&up) && errno == EINTR)
+			;
+		sem_destroy(&up);
 	}
 	if (!c->kept) {
 		c->next = kept;

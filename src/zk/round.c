@@ -46,6 +46,18 @@ static char *round_text(const struct zk_round *r, int *lenp)
 	return buf;
 }
 
+/*
+ * A resolved round's emits are known: one per participant; fold them in as
+ * it is decided (a cancelled one's are counted by the next opening).
+ */
+static void fold_resolved(struct zk_state *st, const struct zk_round *r)
+{
+	if (!r->outcome && !r->open && st->folded + 1 == r->k) {
+		st->emits += r->nparts;
+		st->folded = r->k;
+	}
+}
+
 static void count_outcome(struct zk_state *st, int outcome)
 {
 	if (!outcome)
@@ -87,6 +99,7 @@ int zk_decide(struct zk_conn *c, struct zk_broker *b, struct zk_round *r,
 		return -ENOMEM;
 	st.open = false;
 	count_outcome(&st, outcome);
+	fold_resolved(&st, &nr);
 	zt_state_format(state, sizeof(state), &st);
 	zp_round(b, rpath, r->k);
 	zp(b, spath, "/state");
@@ -211,47 +224,120 @@ out:
 
 /* --- collecting old rounds (fire and forget: gc sweeps what is left) ----- */
 
-struct gc_job {
+/*
+ * Every ZK_GC_STEP rounds an opening collects, in a write or two: the
+ * payloads of the rounds every consumer is past (listed first,
+ * asynchronously, then one multi deletes them all), and the round nodes
+ * older than ZK_RETAIN rounds (their payloads gone already: another).
+ */
+#define GC_MAX_OPS 512
+
+struct gc_batch {
 	zhandle_t *zh;
+	int pending; /* listings not yet answered */
+	int nops;
+	char (*paths)[ZK_PATH_MAX];
+	zoo_op_t ops[GC_MAX_OPS];
+	zoo_op_result_t results[GC_MAX_OPS];
+};
+
+struct gc_list {
+	struct gc_batch *batch;
 	char path[ZK_PATH_MAX];
 };
 
+static void gc_free(struct gc_batch *g)
+{
+	free(g->paths);
+	free(g);
+}
+
 static void gc_done(int rc, const void *data)
 {
+	gc_free((struct gc_batch *)data);
+}
+
+static void gc_delete(struct gc_batch *g, const char *path)
+{
+	if (g->nops >= GC_MAX_OPS)
+		return;
+	snprintf(g->paths[g->nops], ZK_PATH_MAX, "%s", path);
+	zoo_delete_op_init(&g->ops[g->nops], g->paths[g->nops], -1);
+	g->nops++;
+}
+
+static void gc_send(struct gc_batch *g)
+{
+	if (!g->nops || zoo_amulti(g->zh, g->nops, g->ops, g->results,
+				   gc_done, g) != ZOK)
+		gc_free(g);
 }
 
 static void gc_kids(int rc, const struct String_vector *v, const void *data)
 {
-	struct gc_job *j = (struct gc_job *)data;
+	struct gc_list *l = (struct gc_list *)data;
+	struct gc_batch *g = l->batch;
 
 	for (int i = 0; rc == ZOK && v && i < v->count; i++) {
 		char sub[ZK_PATH_MAX * 2];
 
-		snprintf(sub, sizeof(sub), "%s/%s", j->path, v->data[i]);
-		zoo_adelete(j->zh, sub, -1, gc_done, NULL);
+		snprintf(sub, sizeof(sub), "%s/%s", l->path, v->data[i]);
+		if (strlen(sub) < ZK_PATH_MAX)
+			gc_delete(g, sub);
 	}
-	free(j);
+	free(l);
+	if (--g->pending == 0)
+		gc_send(g);
+}
+
+static struct gc_batch *gc_new(zhandle_t *zh)
+{
+	struct gc_batch *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->paths = calloc(GC_MAX_OPS, sizeof(*g->paths));
+	if (!g->paths) {
+		free(g);
+		return NULL;
+	}
+	g->zh = zh;
+	return g;
 }
 
 static void gc_issue(struct zk_conn *c, struct zk_broker *b,
 		     const struct zk_state *was, const struct zk_state *now)
 {
+	struct gc_batch *g;
+
+	/* the round nodes due, their payloads gone long since: one multi */
+	if (now->gcr > was->gcr && (g = gc_new(c->zh))) {
+		for (uint64_t j = was->gcr + 1; j <= now->gcr; j++) {
+			char path[ZK_PATH_MAX];
+
+			zp_round(b, path, j);
+			gc_delete(g, path);
+		}
+		gc_send(g);
+	}
+	if (now->gcp == was->gcp || !(g = gc_new(c->zh)))
+		return;
+	g->pending = 1; /* ours, until every listing is sent */
 	for (uint64_t j = was->gcp + 1; j <= now->gcp; j++) {
-		struct gc_job *job = malloc(sizeof(*job));
+		struct gc_list *l = malloc(sizeof(*l));
 
-		if (!job)
-			return;
-		job->zh = c->zh;
-		zp_round(b, job->path, j);
-		if (zoo_aget_children(c->zh, job->path, 0, gc_kids, job))
-			free(job);
+		if (!l)
+			break;
+		l->batch = g;
+		zp_round(b, l->path, j);
+		g->pending++;
+		if (zoo_aget_children(c->zh, l->path, 0, gc_kids, l) != ZOK) {
+			g->pending--;
+			free(l);
+		}
 	}
-	for (uint64_t j = was->gcr + 1; j <= now->gcr; j++) {
-		char path[ZK_PATH_MAX];
-
-		zp_round(b, path, j);
-		zoo_adelete(c->zh, path, -1, gc_done, NULL);
-	}
+	if (--g->pending == 0)
+		gc_send(g);
 }
 
 /* --- emitters ------------------------------------------------------------ */
@@ -500,6 +586,7 @@ int zk_emitter_leave(struct pooter_emitter *pem)
 	}
 	/* closing the session removes its nodes, whatever was left */
 	zc_destroy(c);
+	free(em->cursors);
 	free(em);
 	return err < 0 && err != -ENOENT ? err : 0;
 }
@@ -572,6 +659,7 @@ static int emit_into(struct zk_emitter *em, struct zk_state *st,
 			return -ENOMEM;
 		ns.open = false;
 		ns.resolved++;
+		fold_resolved(&ns, &nr);
 		zt_state_format(state, sizeof(state), &ns);
 		zp(b, spath, "/state");
 		zoo_set_op_init(&ops[n++], rpath, text, tlen, rd->version, NULL);
@@ -606,9 +694,53 @@ static int emit_into(struct zk_emitter *em, struct zk_state *st,
 }
 
 /* Open round k = st->round + 1 with our emit in it. */
+static void remember_cursors(struct zk_emitter *em,
+			     const struct String_vector *v)
+{
+	char(*names)[POOTER_NAME_MAX + 1] =
+		realloc(em->cursors, ((size_t)v->count + 1) * sizeof(*names));
+
+	if (!names) {
+		em->ncursors = 0;
+		return;
+	}
+	em->cursors = names;
+	em->ncursors = 0;
+	for (int i = 0; i < v->count; i++)
+		if (strlen(v->data[i]) <= POOTER_NAME_MAX)
+			strcpy(names[em->ncursors++], v->data[i]);
+}
+
+/*
+ * What an opening reads, sent ahead with the state (zk_contribute()): the
+ * broker's node, /e, /c, /k, the children of round guess - 1 (to fold its
+ * emits), and the cursors of the consumers seen last time.
+ */
+struct ahead {
+	uint64_t guess; /* the round it expects to open or join */
+	bool full;	/* the ring was full by its reads: read with watches */
+	struct zk_req *rs[5];
+	struct zk_req **curs;
+	int ncur;
+};
+
+static void ahead_free(struct ahead *a)
+{
+	for (int i = 0; i < 5; i++) {
+		zr_free(a->rs[i]);
+		a->rs[i] = NULL;
+	}
+	for (int i = 0; i < a->ncur; i++)
+		zr_free(a->curs[i]);
+	free(a->curs);
+	a->curs = NULL;
+	a->ncur = 0;
+}
+
 static int open_round(struct zk_emitter *em, struct zk_state *st,
 		      const void *payload, size_t len, bool wait_space,
-		      uint64_t *full_since, uint64_t *ctime_ms, int *outcomep)
+		      uint64_t *full_since, uint64_t *ctime_ms, int *outcomep,
+		      struct ahead *ah)
 {
 	struct zk_broker *b = zkb(em->broker);
 	struct zk_conn *c = &em->conn;
@@ -624,20 +756,31 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 	char *text = NULL;
 	int err, ncur = 0, tlen;
 
-	rs[0] = zr_get(c, b->path, false);
-	zp(b, path, "/e");
-	rs[1] = zr_children(c, path, false);
-	zp(b, path, "/c");
-	rs[2] = zr_children(c, path, false);
-	zp(b, path, "/k");
-	rs[3] = zr_children(c, path, false);
-	if (fold) {
-		zp_round(b, path, k - 1);
-		rs[4] = zr_children(c, path, false);
+	if (ah && ah->guess == k) {
+		/* read ahead, for this very round: take them over */
+		memcpy(rs, ah->rs, sizeof(rs));
+		memset(ah->rs, 0, sizeof(ah->rs));
+		if (!fold) {
+			zr_free(rs[4]);
+			rs[4] = NULL;
+		}
+	} else {
+		rs[0] = zr_get(c, b->path, false);
+		zp(b, path, "/e");
+		rs[1] = zr_children(c, path, false);
+		zp(b, path, "/c");
+		rs[2] = zr_children(c, path, false);
+		zp(b, path, "/k");
+		rs[3] = zr_children(c, path, false);
+		if (fold) {
+			zp_round(b, path, k - 1);
+			rs[4] = zr_children(c, path, false);
+		}
+		err = zr_wait_all(c, rs, fold ? 5 : 4);
+		if (err)
+			return err;
+		ah = NULL;
 	}
-	err = zr_wait_all(c, rs, fold ? 5 : 4);
-	if (err)
-		return err;
 	for (int i = 0; i < (fold ? 5 : 4); i++)
 		if ((err = zc_errno(rs[i]->rc)) && !(i == 4 && err == -ENOENT))
 			goto out;
@@ -655,11 +798,6 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 
 	/* back-pressure: every live consumer has room for one more round */
 	ncur = rs[2]->kids.count;
-	curs = calloc((size_t)ncur + 1, sizeof(*curs));
-	if (!curs) {
-		err = -ENOMEM;
-		goto out;
-	}
 	for (int i = 0; i < ncur; i++) {
 		const char *name = rs[2]->kids.data[i];
 
@@ -670,12 +808,34 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 				err = -ESTALE; /* the state moved: again */
 			goto out;
 		}
-		zp(b, path, "/c/%s", name);
-		curs[i] = zr_get(c, path, wait_space);
 	}
-	err = zr_wait_all(c, curs, ncur);
-	if (err)
-		goto out;
+	/* the cursors read ahead are good if they are these consumers' */
+	if (ah && ah->ncur == ncur) {
+		for (int i = 0; i < ncur && ah; i++)
+			if (strcmp(em->cursors[i], rs[2]->kids.data[i]))
+				ah = NULL;
+	} else {
+		ah = NULL;
+	}
+	remember_cursors(em, &rs[2]->kids);
+	if (ah) {
+		curs = ah->curs;
+		ah->curs = NULL;
+		ah->ncur = 0;
+	} else {
+		curs = calloc((size_t)ncur + 1, sizeof(*curs));
+		if (!curs) {
+			err = -ENOMEM;
+			goto out;
+		}
+		for (int i = 0; i < ncur; i++) {
+			zp(b, path, "/c/%s", rs[2]->kids.data[i]);
+			curs[i] = zr_get(c, path, wait_space);
+		}
+		err = zr_wait_all(c, curs, ncur);
+		if (err)
+			goto out;
+	}
 	for (int i = 0; i < ncur; i++) {
 		struct zk_cursor cur;
 
@@ -696,6 +856,12 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 			full = true;
 		if (cur.low < min_low)
 			min_low = cur.low;
+	}
+	if (full && ah && wait_space) {
+		/* read ahead without watches: again, with them, to wait */
+		ah->full = true;
+		err = -ESTALE;
+		goto out;
 	}
 	if (full) {
 		uint64_t now = zc_now(), until;
@@ -746,11 +912,13 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 	ns.round = k;
 	ns.open = !alone;
 	ns.opened++;
-	if (alone)
-		ns.resolved++;
 	if (fold) {
 		ns.emits += rs[4]->rc == ZOK ? (uint64_t)rs[4]->kids.count : 0;
 		ns.folded = k - 1;
+	}
+	if (alone) {
+		ns.resolved++;
+		fold_resolved(&ns, &rd);
 	}
 	/* payloads every consumer is past; outcomes older than ZK_RETAIN */
 	{
@@ -758,15 +926,16 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 
 		if (min_low != UINT64_MAX && min_low - 1 < p)
 			p = min_low ? min_low - 1 : 0;
+		/* a batch of ZK_GC_STEP rounds at a time, no fewer */
 		if (p > st->gcp + ZK_GC_STEP)
 			p = st->gcp + ZK_GC_STEP;
-		ns.gcp = p > st->gcp ? p : st->gcp;
+		ns.gcp = p >= st->gcp + ZK_GC_STEP ? p : st->gcp;
 		p = k > ZK_RETAIN + 1 ? k - 1 - ZK_RETAIN : 0;
 		if (p > st->gcp)
 			p = st->gcp;
 		if (p > st->gcr + ZK_GC_STEP)
 			p = st->gcr + ZK_GC_STEP;
-		ns.gcr = p > st->gcr ? p : st->gcr;
+		ns.gcr = p >= st->gcr + ZK_GC_STEP ? p : st->gcr;
 	}
 	zt_state_format(state, sizeof(state), &ns);
 	zp_round(b, rpath, k);
@@ -826,6 +995,91 @@ static int emit_landed(struct zk_emitter *em, uint64_t k)
 	return err;
 }
 
+/*
+ * One batch of reads, one round trip: the state, the round this emitter
+ * expects to be open (seen + 1) with its emits, and what opening that round
+ * would read (*ah).  *rd and *emittedp are filled when the state says that
+ * very round is open; otherwise *emittedp is NULL.
+ */
+static int read_ahead(struct zk_emitter *em, struct zk_state *st,
+		      struct zk_round *rd, struct zk_req **emittedp,
+		      struct ahead *ah)
+{
+	struct zk_broker *b = zkb(em->broker);
+	struct zk_conn *c = &em->conn;
+	char path[ZK_PATH_MAX];
+	struct zk_req *rs[3], *all[8 + 64];
+	uint64_t k = em->seen + 1;
+	int err, n = 0;
+
+	*emittedp = NULL;
+	memset(ah, 0, sizeof(*ah));
+	ah->guess = k;
+	zp(b, path, "/state");
+	all[n++] = rs[0] = zr_get(c, path, false);
+	zp_round(b, path, k);
+	all[n++] = rs[1] = zr_get(c, path, false);
+	all[n++] = rs[2] = zr_children(c, path, false);
+	all[n++] = ah->rs[0] = zr_get(c, b->path, false);
+	zp(b, path, "/e");
+	all[n++] = ah->rs[1] = zr_children(c, path, false);
+	zp(b, path, "/c");
+	all[n++] = ah->rs[2] = zr_children(c, path, false);
+	zp(b, path, "/k");
+	all[n++] = ah->rs[3] = zr_children(c, path, false);
+	if (k > 1) {
+		zp_round(b, path, k - 1);
+		all[n++] = ah->rs[4] = zr_children(c, path, false);
+	}
+	ah->ncur = em->ncursors < 64 ? em->ncursors : 0;
+	ah->curs = calloc((size_t)ah->ncur + 1, sizeof(*ah->curs));
+	if (!ah->curs)
+		ah->ncur = 0;
+	for (int i = 0; i < ah->ncur; i++) {
+		zp(b, path, "/c/%s", em->cursors[i]);
+		all[n++] = ah->curs[i] = zr_get(c, path, false);
+	}
+	err = zr_wait_all(c, all, n);
+	if (err) {
+		/* freed or abandoned, every one: forget them */
+		memset(ah->rs, 0, sizeof(ah->rs));
+		for (int i = 0; i < ah->ncur; i++)
+			ah->curs[i] = NULL;
+		ahead_free(ah);
+		return err;
+	}
+	err = zc_errno(rs[0]->rc);
+	if (!err) {
+		memset(st, 0, sizeof(*st));
+		if (zt_state_parse(rs[0]->data, rs[0]->len, st))
+			err = zk_error(-EPROTO, "%s: the state node is not "
+						"pooter's (corrupted, or "
+						"another version)",
+				       b->url);
+		st->version = rs[0]->stat.version;
+	}
+	if (!err && st->open && st->round == k && rs[1]->rc == ZOK &&
+	    rs[2]->rc == ZOK) {
+		if (zt_round_parse(rs[1]->data, rs[1]->len, b->cf.max_emitters,
+				   rd) ||
+		    rd->k != k) {
+			err = zk_error(-EPROTO,
+				       "%s: round %llu's node is not pooter's",
+				       b->url, (unsigned long long)k);
+		} else {
+			rd->version = rs[1]->stat.version;
+			rd->ctime_ms = rs[1]->stat.ctime;
+			*emittedp = rs[2];
+			rs[2] = NULL;
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		zr_free(rs[i]);
+	if (err)
+		ahead_free(ah);
+	return err;
+}
+
 int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 		  bool wait_space, struct pooter_ticket *t)
 {
@@ -833,7 +1087,9 @@ int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 	struct zk_broker *b = zkb(em->broker);
 	struct zk_conn *c = &em->conn;
 	struct zk_req *emitted = NULL;
+	struct ahead ah = { 0 };
 	uint64_t full_since = 0;
+	bool no_ahead = false;
 	int err;
 
 	err = emitter_check(em);
@@ -863,12 +1119,16 @@ int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 				goto again;
 			em->maybe_sent = 0;
 		}
-		err = zk_read_state(c, b, &st);
+		err = read_ahead(em, &st, &rd, &emitted, &ah);
 		if (err)
 			goto again;
+		em->seen = st.round;
 		if (!st.open) {
 			err = open_round(em, &st, payload, len, wait_space,
-					 &full_since, &ctime_ms, &t->outcome);
+					 &full_since, &ctime_ms, &t->outcome,
+					 no_ahead ? NULL : &ah);
+			no_ahead = ah.full;
+			ahead_free(&ah);
 			if (!err) {
 				t->round = st.round;
 				t->deadline_ns = zc_local_ns(
@@ -878,10 +1138,14 @@ int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 			}
 			goto again;
 		}
-		err = read_round_emits(c, b, st.round, &rd, &emitted);
-		if (err) {
-			zk_round_free(&rd);
-			goto again;
+		ahead_free(&ah);
+		if (!emitted) {
+			/* the round open is not the one guessed: read it */
+			err = read_round_emits(c, b, st.round, &rd, &emitted);
+			if (err) {
+				zk_round_free(&rd);
+				goto again;
+			}
 		}
 		if (!rd.open) {
 			zk_round_free(&rd);

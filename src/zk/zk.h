@@ -201,6 +201,10 @@ struct zk_emitter {
 	char name[POOTER_NAME_MAX + 1];
 	bool gone;	     /* its session ended: removed */
 	uint64_t maybe_sent; /* an emit to this round may have landed */
+	uint64_t seen;	     /* the last round it saw: guesses the next */
+	/* the consumers last seen, whose cursors an opening reads ahead */
+	char (*cursors)[POOTER_NAME_MAX + 1];
+	int ncursors;
 };
 
 struct zk_held {
