@@ -295,15 +295,17 @@ static void zkf_nudge_done(int rc, const struct Stat *stat, const void *data)
 }
 
 /*
- * ZooKeeper 3.8's CommitProcessor (and later ones, as of this writing)
- * can miss a wakeup: its thread checks its queues, then waits without
- * looking again, so a request or commit that arrives in between sits
- * there until the next one comes to that server.  Nothing else may come:
- * the client sends no ping while a request is out, and gives up on the
- * connection after 2/3 of the session timeout.  On a busy machine that
- * happens once in some 10^5 requests.  Any request to the server wakes it
- * up, so a step that waits long sends one (an exists on /, its answer
- * ignored) through each session.
+ * A server of ZooKeeper 3.8.0 was seen to sit on a request it had read
+ * (4lw cons: queued=1, one more received than sent; every server thread
+ * idle) until another request reached that server, or until the client
+ * gave up: it sends no ping while a request is out, and drops the
+ * connection after 2/3 of the session timeout (6.7 s).  Likely cause: the
+ * CommitProcessor thread looks at its queues outside its monitor, then
+ * waits on it without looking again, so a request or commit queued in
+ * between waits for the next wakeup (the same code is still upstream).
+ * Seen 6 times in some 4 million requests on a loaded 2-CPU machine.
+ * Any request to the server wakes it up, so a step that waits long sends
+ * one (an exists on /, its answer ignored) through each session.
  */
 static void zkf_nudge(struct zkf *f)
 {
