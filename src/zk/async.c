@@ -21,7 +21,7 @@
 #include "zk.h"
 
 #define RETRY_NS (100 * 1000000ull) /* a session away: look again */
-#define IDLE_NS (1000 * 1000000ull) /* a consume wait's look, unprompted */
+#define IDLE_NS (100 * 1000000ull) /* a consume wait's look, unprompted */
 
 static void armed_settle(struct zk_armed *a, int outcome)
 {
@@ -326,7 +326,7 @@ int zk_space_complete(struct io_uring *ring, struct pooter_emitter *pem,
 
 /* --- consumers ------------------------------------------------------------ */
 
-static uint64_t consumer_work(struct zk_conn *c, void *owner)
+uint64_t zk_consumer_work(struct zk_conn *c, void *owner)
 {
 	struct zk_consumer *cs = owner;
 	struct zk_armed *a = &cs->wait;
@@ -334,6 +334,9 @@ static uint64_t consumer_work(struct zk_conn *c, void *owner)
 	const struct pooter_delivery *d;
 	int r;
 
+	/* a release whose report failed: again, until it goes */
+	if (cs->dirty && zk_cursor_flush(cs) && a->kind == ZK_ARMED_FREE)
+		return now + RETRY_NS;
 	if (!armed_due(c, a, now))
 		return a->kind != ZK_ARMED_FREE && !a->settled ? a->wake_ns :
 								  UINT64_MAX;
@@ -378,7 +381,7 @@ int zk_prep_consume_wait(struct io_uring *ring, struct pooter_consumer *pc,
 	err = armed_arm(ring, &cs->wait, ZK_ARMED_CONSUME, user_data);
 	if (err < 0)
 		return err;
-	cs->conn.work = consumer_work;
+	cs->conn.work = zk_consumer_work;
 	cs->conn.owner = cs;
 	zc_kick();
 	return err;

@@ -150,6 +150,9 @@ static int url_parse(const char *url, bool want_name, char *hosts, char *path,
 	if (want_name && (!name || !name[0]))
 		return zk_error(-EINVAL,
 				"%s: no broker name (zk://HOSTS/PATH/NAME)", url);
+	/* room under it for P/r/ROUND/NAME */
+	if (strlen(path) + 32 + POOTER_NAME_MAX >= ZK_PATH_MAX)
+		return zk_error(-ENAMETOOLONG, "%s: path too long", url);
 	return 0;
 }
 
@@ -694,12 +697,15 @@ static int snapshot_take(struct zk_broker *b, struct snapshot *s)
 		zp_round(b, path, s->st.round);
 		s->emitted = zr_children(c, path, false);
 	}
-	if ((err = zr_wait(c, s->emitters)) ||
-	    (err = zr_wait(c, s->consumers)) ||
-	    (s->emitted && (err = zr_wait(c, s->emitted)))) {
-		/* an abandoned request is the completion's to free */
-		s->emitters = s->consumers = s->emitted = NULL;
-		return err;
+	{
+		struct zk_req *rs[3] = { s->emitters, s->consumers, s->emitted };
+
+		err = zr_wait_all(c, rs, s->emitted ? 3 : 2);
+		if (err) {
+			/* freed or abandoned, every one */
+			s->emitters = s->consumers = s->emitted = NULL;
+			return err;
+		}
 	}
 	if (s->emitters->rc || s->consumers->rc ||
 	    (s->emitted && s->emitted->rc))
@@ -713,25 +719,22 @@ static int snapshot_take(struct zk_broker *b, struct snapshot *s)
 		zp(b, path, "/c/%s", s->consumers->kids.data[i]);
 		s->cursors[i] = zr_get(c, path, false);
 	}
+	err = zr_wait_all(c, s->cursors, s->ncur);
+	if (err)
+		return err;
 	for (int i = 0; i < s->ncur; i++) {
-		err = zr_wait(c, s->cursors[i]);
-		if (err) {
-			s->cursors[i] = NULL;
-			continue;
-		}
-		if (s->cursors[i]->rc != ZOK && s->cursors[i]->rc != ZNONODE)
-			err = zc_errno(s->cursors[i]->rc);
-		else if (s->cursors[i]->rc == ZOK &&
-		    zt_cursor_parse(s->cursors[i]->data, s->cursors[i]->len,
-				    &s->cur[i]))
+		struct zk_req *r = s->cursors[i];
+
+		if (!err && r->rc != ZOK && r->rc != ZNONODE)
+			err = zc_errno(r->rc);
+		else if (!err && r->rc == ZOK &&
+			 zt_cursor_parse(r->data, r->len, &s->cur[i]))
 			err = zk_error(-EPROTO, "%s: a cursor is not pooter's",
 				       b->url);
-		zr_free(s->cursors[i]);
+		zr_free(r);
 		s->cursors[i] = NULL;
-		if (err)
-			return err;
 	}
-	return 0;
+	return err;
 }
 
 static int zk_stat(struct pooter_broker *pb, struct pooter_broker_stat *st)
@@ -869,8 +872,12 @@ static int zk_gc(struct pooter_broker *pb)
 	cur = zr_children(c, path, false);
 	zp(b, path, "/k");
 	live = zr_children(c, path, false);
-	if ((err = zr_wait(c, cur)) || (err = zr_wait(c, live)))
-		return err; /* abandoned: the completions free them */
+	{
+		struct zk_req *rs[2] = { cur, live };
+
+		if ((err = zr_wait_all(c, rs, 2)))
+			return err; /* freed or abandoned, both */
+	}
 	if (cur->rc || live->rc) {
 		err = zk_error(-ENOENT, "%s: the broker is gone", b->url);
 		goto out;
@@ -913,14 +920,36 @@ static int zk_uring_supported(void)
 		struct zk_conn *c_ = (conn);          \
 		ret r_;                               \
                                                       \
+		if ((r_ = zc_mine(c_)))               \
+			return r_;                    \
 		pthread_mutex_lock(&c_->lock);        \
-		r_ = fn args;                         \
+		r_ = c_->zh ? 0 : zc_reopen(c_);      \
+		if (!r_)                              \
+			r_ = fn args;                 \
 		pthread_mutex_unlock(&c_->lock);      \
 		return r_;                            \
 	}
 
 #define EM(p) (&((struct zk_emitter *)(p))->conn)
 #define CS(p) (&((struct zk_consumer *)(p))->conn)
+
+static int zk_emitter_join_mine(struct pooter_broker *b, const char *name,
+				unsigned int flags,
+				struct pooter_emitter **emitterp)
+{
+	int err = zc_mine(&zkb(b)->conn);
+
+	return err ? err : zk_emitter_join(b, name, flags, emitterp);
+}
+
+static int zk_consumer_join_mine(struct pooter_broker *b, const char *name,
+				 unsigned int flags,
+				 struct pooter_consumer **consumerp)
+{
+	int err = zc_mine(&zkb(b)->conn);
+
+	return err ? err : zk_consumer_join(b, name, flags, consumerp);
+}
 
 LOCKED(int, zk_set_timeout, &zkb(b)->conn,
        (struct pooter_broker *b, unsigned int ms), (b, ms))
@@ -983,10 +1012,10 @@ const struct backend_ops zk_backend = {
 	.foreach_record = zk_foreach_record,
 	.cancel = zk_cancel_locked,
 
-	.emitter_join = zk_emitter_join,
+	.emitter_join = zk_emitter_join_mine,
 	.emitter_name = zk_emitter_name,
 	.emitter_leave = zk_emitter_leave,
-	.consumer_join = zk_consumer_join,
+	.consumer_join = zk_consumer_join_mine,
 	.consumer_name = zk_consumer_name,
 	.consumer_leave = zk_consumer_leave,
 

@@ -47,12 +47,15 @@ int zc_errno(int rc)
 		return -EACCES;
 	if (rc == ZNOTEMPTY)
 		return -ENOTEMPTY;
-	if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT)
+	if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT ||
+	    rc == ZSESSIONMOVED)
 		return -ENOTCONN; /* outcome unknown: look again */
-	if (rc == ZSESSIONEXPIRED || rc == ZINVALIDSTATE ||
-	    rc == ZSESSIONMOVED || rc == ZCLOSING)
+	if (rc == ZTHROTTLEDOP)
+		return -ESTALE; /* not applied: again */
+	if (rc == ZSESSIONEXPIRED || rc == ZINVALIDSTATE || rc == ZCLOSING)
 		return -ECONNRESET; /* this session is over */
-	if (rc == ZBADARGUMENTS || rc == ZMARSHALLINGERROR)
+	if (rc == ZBADARGUMENTS || rc == ZMARSHALLINGERROR ||
+	    rc == ZINVALIDACL)
 		return -EINVAL;
 	return -EIO;
 }
@@ -92,6 +95,7 @@ static int zc_init(struct zk_conn *c)
 	c->connected = false;
 	c->expired = false;
 	c->clock_rtt_ns = UINT64_MAX;
+	c->pid = getpid();
 	c->zh = zookeeper_init(c->hosts, zc_watcher, (int)c->session_ms, NULL,
 			       c, 0);
 	if (!c->zh)
@@ -164,8 +168,22 @@ int zc_reopen(struct zk_conn *c)
 	return zc_init(c);
 }
 
+/* -EBADFD for a handle a fork child inherited: the session is the parent's. */
+int zc_mine(const struct zk_conn *c)
+{
+	if (c->pid && c->pid != getpid())
+		return zk_error(-EBADFD,
+				"this handle belongs to process %d (a child "
+				"after fork opens its own)",
+				(int)c->pid);
+	return 0;
+}
+
 void zc_close(struct zk_conn *c)
 {
+	/* a fork child's copy: closing it would end the parent's session */
+	if (c->zh && c->pid && c->pid != getpid())
+		c->zh = NULL; /* its memory is lost to the child: no matter */
 	if (c->zh)
 		zookeeper_close(c->zh);
 	c->zh = NULL;
@@ -656,7 +674,12 @@ int zr_wait(struct zk_conn *c, struct zk_req *r)
 	until = zc_now() + (uint64_t)(c->connect_ms + c->session_ms) *
 				   1000000ull;
 	while (!r->done) {
-		if (zc_now() >= until || !c->zh) {
+		if (c->expired || !c->zh) {
+			/* its completion will never come: the session is over */
+			r->abandoned = true;
+			return -ECONNRESET;
+		}
+		if (zc_now() >= until) {
 			r->abandoned = true;
 			return zk_error(-EHOSTUNREACH,
 					"zk://%s: no answer for %u ms",
@@ -718,10 +741,14 @@ void zc_clock_sample(struct zk_conn *c, int64_t mtime_ms, uint64_t sent_ns)
 {
 	uint64_t now = zc_now(), rtt = now - sent_ns;
 
-	/* a stale sample is as good as a fresh one: the clocks run alike */
-	if (rtt > c->clock_rtt_ns)
+	/*
+	 * The tightest sample of the last 10 s: tighter is better, but
+	 * clocks drift, and a new leader's clock is another clock.
+	 */
+	if (rtt > c->clock_rtt_ns && now - c->clock_at_ns < 10000000000ull)
 		return;
 	c->clock_rtt_ns = rtt;
+	c->clock_at_ns = now;
 	c->clock_off_ns = mtime_ms * 1000000ll - (int64_t)(sent_ns + rtt / 2);
 }
 

@@ -53,6 +53,50 @@ int zk_reap_cursor(struct zk_conn *c, struct zk_broker *b, const char *name,
 	return err;
 }
 
+/* Take the cursor as written (a join whose answer was lost). */
+static int adopt_cursor(struct zk_consumer *cs, const char *cpath)
+{
+	struct zk_req *r = zr_get(&cs->conn, cpath, false);
+	int err = zr_wait(&cs->conn, r);
+
+	if (err)
+		return err;
+	err = zc_errno(r->rc);
+	if (!err && zt_cursor_parse(r->data, r->len, &cs->cur))
+		err = zk_error(-EPROTO, "%s: a cursor is not pooter's", cpath);
+	zr_free(r);
+	if (!err)
+		cs->next = cs->cur.low;
+	return err;
+}
+
+/* Write the cursor, if a release left it behind; 0 or an error to retry. */
+int zk_cursor_flush(struct zk_consumer *cs)
+{
+	struct zk_broker *b = zkb(cs->broker);
+	char path[ZK_PATH_MAX], text[256];
+	struct zk_req *r;
+	int err;
+
+	if (!cs->dirty || cs->gone)
+		return 0;
+	zt_cursor_format(text, sizeof(text), &cs->cur);
+	zp(b, path, "/c/%s", cs->name);
+	r = zr_set(&cs->conn, path, text, (int)strlen(text), -1);
+	err = zr_wait(&cs->conn, r);
+	if (err)
+		return err;
+	err = zc_errno(r->rc);
+	zr_free(r);
+	if (err == -ENOENT) {
+		cs->gone = true; /* reaped: we were taken for gone */
+		err = 0;
+	}
+	if (!err)
+		cs->dirty = false;
+	return err;
+}
+
 static int consumer_check(struct zk_consumer *c)
 {
 	if (c->gone)
@@ -163,8 +207,13 @@ int zk_consumer_join(struct pooter_broker *pb, const char *name,
 		zr_free(r);
 		if (!err)
 			break;
-		if (err == -EEXIST && zc_owns(c, mpath))
-			break; /* our join landed, its answer was lost */
+		if (err == -EEXIST && zc_owns(c, mpath)) {
+			/* our join landed, its answer was lost: its cursor */
+			err = adopt_cursor(cs, cpath);
+			if (err)
+				goto fail;
+			break;
+		}
 		if (err == -EEXIST) {
 			err = zk_error(-EEXIST, "%s: the name %s is taken",
 				       b->url, cs->name);
@@ -173,6 +222,8 @@ int zk_consumer_join(struct pooter_broker *pb, const char *name,
 		if ((err = zk_retry(c, err, NULL)))
 			goto fail;
 	}
+	cs->conn.work = zk_consumer_work; /* a cursor left behind, say */
+	cs->conn.owner = cs;
 	zc_keep(&cs->conn);
 	*consumerp = (struct pooter_consumer *)cs;
 	return 0;
@@ -201,7 +252,10 @@ int zk_consumer_leave(struct pooter_consumer *pc)
 	int err = 0;
 
 	zc_unkeep(c); /* ours alone from here */
-	zk_armed_cancel(&cs->wait, 1);
+	if (zc_mine(c))
+		cs->gone = true; /* a fork child's copy: nothing of the parent's */
+	else
+		zk_armed_cancel(&cs->wait, 1);
 	for (int tries = 0; !cs->gone && tries < 16; tries++) {
 		char cpath[ZK_PATH_MAX], spath[ZK_PATH_MAX], kpath[ZK_PATH_MAX],
 			mpath[ZK_PATH_MAX], state[512];
@@ -349,6 +403,9 @@ int zk_consume(struct pooter_consumer *pc, int timeout_ms,
 				b->url, cs->name, cs->nheld);
 	if (timeout_ms >= 0)
 		deadline = zc_now() + (uint64_t)timeout_ms * 1000000ull;
+	if (cs->dirty && (err = zk_cursor_flush(cs)) &&
+	    (err = zk_retry(c, err, &cs->gone)))
+		return err;
 	for (;;) {
 		char rpath[ZK_PATH_MAX], spath[ZK_PATH_MAX];
 		uint64_t gen = c->gen, wake = deadline;
@@ -459,7 +516,6 @@ int zk_release(struct pooter_consumer *pc, const struct pooter_delivery *d)
 	struct zk_broker *b = zkb(cs->broker);
 	struct zk_conn *c = &cs->conn;
 	struct zk_held *h;
-	char path[ZK_PATH_MAX], text[256];
 	int err;
 
 	for (h = cs->held; h && &h->d != d; h = h->next)
@@ -485,22 +541,14 @@ int zk_release(struct pooter_consumer *pc, const struct pooter_delivery *d)
 	if (cs->gone)
 		return 0;
 	cs->cur.low = cs->held ? cs->held->d.round : cs->next;
-	zt_cursor_format(text, sizeof(text), &cs->cur);
-	zp(b, path, "/c/%s", cs->name);
+	cs->dirty = true;
+	/* the release is done; its report, if it fails, goes with the next */
 	for (;;) {
-		struct zk_req *r = zr_set(c, path, text, (int)strlen(text), -1);
-
-		err = zr_wait(c, r);
-		if (!err) {
-			err = zc_errno(r->rc);
-			zr_free(r);
-		}
+		err = zk_cursor_flush(cs);
 		if (!err)
 			return 0;
-		if (err == -ENOENT) /* reaped: we were taken for gone */
-			cs->gone = true;
 		if ((err = zk_retry(c, err, &cs->gone)))
-			return err;
+			return err == -EHOSTUNREACH ? 0 : err;
 		if (cs->gone)
 			return 0;
 	}

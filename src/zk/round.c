@@ -145,9 +145,14 @@ int zk_round_step(struct zk_conn *c, struct zk_broker *b, uint64_t k,
 
 	zp_round(b, rpath, k);
 	zp(b, epath, "/e");
+	/*
+	 * The members before the emits (answered in order): an emitter seen
+	 * gone had its emit, if it made one, applied before; so one missing
+	 * after it is owed for good.
+	 */
 	rs[0] = zr_get(c, rpath, true);
-	rs[1] = zr_children(c, rpath, true);
 	rs[2] = zr_children(c, epath, true);
+	rs[1] = zr_children(c, rpath, true);
 	err = zr_wait_all(c, rs, 3);
 	if (err)
 		return err;
@@ -234,6 +239,7 @@ out:
 
 struct gc_batch {
 	zhandle_t *zh;
+	bool failed;
 	int pending; /* listings not yet answered */
 	int nops;
 	char (*paths)[ZK_PATH_MAX];
@@ -278,6 +284,8 @@ static void gc_kids(int rc, const struct String_vector *v, const void *data)
 	struct gc_list *l = (struct gc_list *)data;
 	struct gc_batch *g = l->batch;
 
+	if (rc != ZOK && rc != ZNONODE)
+		g->failed = true; /* closing, say: send nothing */
 	for (int i = 0; rc == ZOK && v && i < v->count; i++) {
 		char sub[ZK_PATH_MAX * 2];
 
@@ -286,8 +294,12 @@ static void gc_kids(int rc, const struct String_vector *v, const void *data)
 			gc_delete(g, sub);
 	}
 	free(l);
-	if (--g->pending == 0)
-		gc_send(g);
+	if (--g->pending == 0) {
+		if (g->failed)
+			gc_free(g);
+		else
+			gc_send(g);
+	}
 }
 
 static struct gc_batch *gc_new(zhandle_t *zh)
@@ -477,6 +489,19 @@ int zk_emitter_join(struct pooter_broker *pb, const char *name,
 			int len;
 
 			/* a quorum round still open to joiners: take part */
+			if (rd.nparts >= b->cf.max_emitters ||
+			    zt_round_find(&rd, em->name) >= 0) {
+				zk_round_free(&rd);
+				err = zk_error(rd.nparts >= b->cf.max_emitters ?
+						       -EPROTO :
+						       -EEXIST,
+					       "%s: round %llu has %u "
+					       "participants, or one named %s",
+					       b->url,
+					       (unsigned long long)st.round,
+					       rd.nparts, em->name);
+				goto fail;
+			}
 			strcpy(rd.parts[rd.nparts++], em->name);
 			rd.fixed = rd.nparts >= b->cf.quorum;
 			text = round_text(&rd, &len);
@@ -544,6 +569,13 @@ int zk_emitter_leave(struct pooter_emitter *pem)
 	int err = 0;
 
 	zc_unkeep(c); /* ours alone from here */
+	if (zc_mine(c)) {
+		/* a fork child's copy: free it, touch nothing of the parent's */
+		zc_destroy(c);
+		free(em->cursors);
+		free(em);
+		return 0;
+	}
 	zk_armed_cancel(em->armed, ZK_ARMED_MAX);
 	/* an emit owed in the open round cancels it, as we go */
 	for (int tries = 0; !em->gone && tries < 16; tries++) {
@@ -641,6 +673,7 @@ static int emit_into(struct zk_emitter *em, struct zk_state *st,
 	unsigned int owing = 0;
 	struct zk_req *req;
 	char *text = NULL;
+	bool was_sent;
 	zoo_op_t ops[3];
 	int err, n = 0, tlen;
 
@@ -670,22 +703,28 @@ static int emit_into(struct zk_emitter *em, struct zk_state *st,
 	}
 	zoo_create_op_init(&ops[n++], path, len ? payload : NULL,
 			   len ? (int)len : -1, b->acl, ZOO_PERSISTENT, NULL, 0);
+	/* from here until a definite answer, the emit may have landed */
+	was_sent = em->maybe_sent == rd->k;
+	em->maybe_sent = rd->k;
 	req = zr_multi(c, n, ops);
 	free(text);
 	err = zr_wait(c, req);
 	if (err)
-		return err;
+		return err; /* abandoned: maybe_sent stays */
 	err = zc_errno(req->rc);
 	if (!err && req->results[0].stat)
 		zc_clock_sample(c, req->results[0].stat->mtime, req->sent_ns);
 	if (!err)
 		*outcomep = n == 3 ? 0 : -EINPROGRESS;
 	zr_free(req);
-	if (err == -ENOTCONN)
-		em->maybe_sent = rd->k;
+	if (err && err != -ENOTCONN)
+		em->maybe_sent = 0; /* answered: it did not land */
 	if (err == -EEXIST) {
-		if (em->maybe_sent == rd->k)
-			return 0; /* our emit landed before the answer was lost */
+		if (was_sent) {
+			/* our emit landed before the answer was lost */
+			*outcomep = -EINPROGRESS;
+			return 0;
+		}
 		return zk_error(-EALREADY,
 				"%s: emitter %s already emitted in round %llu",
 				b->url, em->name, (unsigned long long)rd->k);
@@ -769,9 +808,9 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 		zp(b, path, "/e");
 		rs[1] = zr_children(c, path, false);
 		zp(b, path, "/c");
-		rs[2] = zr_children(c, path, false);
+		rs[2] = zr_children(c, path, wait_space);
 		zp(b, path, "/k");
-		rs[3] = zr_children(c, path, false);
+		rs[3] = zr_children(c, path, wait_space);
 		if (fold) {
 			zp_round(b, path, k - 1);
 			rs[4] = zr_children(c, path, false);
@@ -926,10 +965,16 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 
 		if (min_low != UINT64_MAX && min_low - 1 < p)
 			p = min_low ? min_low - 1 : 0;
-		/* a batch of ZK_GC_STEP rounds at a time, no fewer */
-		if (p > st->gcp + ZK_GC_STEP)
-			p = st->gcp + ZK_GC_STEP;
-		ns.gcp = p >= st->gcp + ZK_GC_STEP ? p : st->gcp;
+		/* a batch of rounds at a time, no fewer: one multi's worth */
+		uint64_t step = GC_MAX_OPS / (b->cf.max_emitters + 1);
+
+		if (step > ZK_GC_STEP)
+			step = ZK_GC_STEP;
+		if (!step)
+			step = 1;
+		if (p > st->gcp + step)
+			p = st->gcp + step;
+		ns.gcp = p >= st->gcp + step ? p : st->gcp;
 		p = k > ZK_RETAIN + 1 ? k - 1 - ZK_RETAIN : 0;
 		if (p > st->gcp)
 			p = st->gcp;
@@ -947,18 +992,22 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 			   len ? (int)len : -1, b->acl, ZOO_PERSISTENT, NULL, 0);
 	zoo_set_op_init(&ops[2], spath, state, (int)strlen(state), st->version,
 			NULL);
+	em->maybe_sent = k; /* until a definite answer */
 	req = zr_multi(c, 3, ops);
 	err = zr_wait(c, req);
 	if (err)
 		goto out;
 	err = zc_errno(req->rc);
+	if (err && err != -ENOTCONN)
+		em->maybe_sent = 0; /* answered: it did not land */
+	if (!err) {
+		b->cf.timeout_ms = cf.timeout_ms; /* as the round says */
+	}
 	if (!err && req->results[2].stat) {
 		*ctime_ms = (uint64_t)req->results[2].stat->mtime;
 		zc_clock_sample(c, req->results[2].stat->mtime, req->sent_ns);
 		gc_issue(c, b, st, &ns);
 	}
-	if (err == -ENOTCONN)
-		em->maybe_sent = k;
 	if (err == -EEXIST)
 		err = -ESTALE; /* someone opened it first */
 	zr_free(req);
@@ -985,6 +1034,9 @@ static int emit_landed(struct zk_emitter *em, uint64_t k)
 	struct zk_req *r;
 	int err;
 
+	struct zk_round rd = { 0 };
+	struct zk_state st;
+
 	zp(b, path, "/r/%020llu/%s", (unsigned long long)k, em->name);
 	r = zr_get(&em->conn, path, false);
 	err = zr_wait(&em->conn, r);
@@ -992,7 +1044,25 @@ static int emit_landed(struct zk_emitter *em, uint64_t k)
 		return err;
 	err = r->rc == ZOK ? 1 : r->rc == ZNONODE ? 0 : zc_errno(r->rc);
 	zr_free(r);
-	return err;
+	if (err)
+		return err;
+	/*
+	 * No payload: not landed, unless the round is over and its payloads
+	 * were collected since (then it is settled there, whatever it was:
+	 * an emit is never made twice).
+	 */
+	err = zk_read_state(&em->conn, b, &st);
+	if (err)
+		return err;
+	if (st.gcp < k)
+		return 0; /* not collected: its absence says it all */
+	err = zk_read_round(&em->conn, b, k, &rd);
+	zk_round_free(&rd);
+	if (err == -ENOENT)
+		return 1; /* long gone: settled there */
+	if (err)
+		return err;
+	return rd.open ? 0 : 1;
 }
 
 /*
@@ -1167,18 +1237,23 @@ int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 			zr_free(emitted);
 			emitted = NULL;
 			err = zk_round_step(c, b, st.round, &outcome, &wake);
-			if (err >= 0 && (err = emitter_check(em)))
-				return err;
-			if (err == 1)
-				continue;
-			if (err)
+			if (err < 0)
 				goto again;
-			/* not due after all: emit */
+			if (emitter_check(em))
+				return emitter_check(em);
+			if (err == 1)
+				continue; /* decided: the next round, then */
+			/* not due after all (or a race lost): emit */
 			err = read_round_emits(c, b, st.round, &rd, &emitted);
-			if (err || !rd.open) {
+			if (err) {
+				zk_round_free(&rd);
+				goto again;
+			}
+			if (!rd.open) {
 				zk_round_free(&rd);
 				zr_free(emitted);
-				goto again;
+				emitted = NULL;
+				continue;
 			}
 		}
 		err = emit_into(em, &st, &rd, &emitted->kids, payload, len,
@@ -1194,7 +1269,7 @@ int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 		}
 		zk_round_free(&rd);
 again:
-		if (err == -ESTALE)
+		if (!err || err == -ESTALE)
 			continue;
 		if (err == -ENOTCONN || err == -ECONNRESET) {
 			err = zk_retry(c, err, &em->gone);
@@ -1251,6 +1326,7 @@ int zk_cancel(struct pooter_broker *pb)
 {
 	struct zk_broker *b = zkb(pb);
 	struct zk_conn *c = &b->conn;
+	uint64_t k = 0; /* the round we set out to cancel: no other */
 
 	for (;;) {
 		struct zk_round rd = { 0 };
@@ -1258,10 +1334,28 @@ int zk_cancel(struct pooter_broker *pb)
 		int err;
 
 		err = zk_read_state(c, b, &st);
+		if (!err && k && st.round != k) {
+			/* ours is over: did our cancel land? */
+			err = zk_read_round(c, b, k, &rd);
+			if (!err && !rd.open && rd.outcome == -ECANCELED) {
+				zk_round_free(&rd);
+				return 0;
+			}
+			zk_round_free(&rd);
+			return zk_error(-ENOENT, "%s: round %llu was decided "
+						 "otherwise first",
+					b->url, (unsigned long long)k);
+		}
 		if (!err && !st.open)
 			return zk_error(-ENOENT, "%s: no round is open", b->url);
 		if (!err)
+			k = st.round;
+		if (!err)
 			err = zk_read_round(c, b, st.round, &rd);
+		if (!err && !rd.open && rd.outcome == -ECANCELED) {
+			zk_round_free(&rd);
+			return 0; /* landed, the answer lost */
+		}
 		if (!err && rd.open)
 			err = zk_decide(c, b, &rd, -ECANCELED, NULL);
 		zk_round_free(&rd);

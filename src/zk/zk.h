@@ -55,11 +55,13 @@ struct zk_conn {
 	unsigned int session_ms, connect_ms;
 	char auth_scheme[32];
 	char auth[256];
+	pid_t pid;     /* whose it is: after fork, the parent's */
 	bool connected;
 	bool expired;  /* this session is over: reopen to go on */
 	uint64_t gen;  /* watch events seen: a change to look at */
 	int64_t clock_off_ns; /* ensemble ms * 1e6 - local CLOCK_MONOTONIC */
 	uint64_t clock_rtt_ns; /* of the sample clock_off_ns came from */
+	uint64_t clock_at_ns;  /* when it was taken */
 };
 
 /* One asynchronous request, waited for by zc_wait(). */
@@ -91,6 +93,7 @@ int zc_pump(struct zk_conn *c, uint64_t until_ns);
 int zc_wait_connected(struct zk_conn *c);
 int zc_wait_change(struct zk_conn *c, uint64_t gen, uint64_t until_ns);
 int zc_errno(int rc);
+int zc_mine(const struct zk_conn *c);
 
 struct zk_req *zr_get(struct zk_conn *c, const char *path, bool watch);
 struct zk_req *zr_children(struct zk_conn *c, const char *path, bool watch);
@@ -224,6 +227,7 @@ struct zk_consumer {
 	struct zk_cursor cur;
 	struct zk_held *held; /* in round order */
 	unsigned int nheld;
+	bool dirty; /* released since the cursor was last written */
 };
 
 static inline struct zk_broker *zkb(const struct pooter_broker *b)
@@ -285,6 +289,8 @@ int zk_consumer_leave(struct pooter_consumer *c);
 int zk_consume(struct pooter_consumer *c, int timeout_ms,
 	       const struct pooter_delivery **deliveryp);
 int zk_release(struct pooter_consumer *c, const struct pooter_delivery *d);
+int zk_cursor_flush(struct zk_consumer *cs);
+uint64_t zk_consumer_work(struct zk_conn *c, void *owner);
 int zk_reap_cursor(struct zk_conn *c, struct zk_broker *b, const char *name,
 		   const struct zk_state *st);
 

@@ -393,9 +393,10 @@ static void test_leader_killed(void **state)
 		}
 		zk_peer_res(&pa, &ra, LEADER_ANSWER_MS);
 		zk_peer_res(&pb, &rb, LEADER_ANSWER_MS);
-		answer = (double)((ra.t_end_ns > rb.t_end_ns ? ra.t_end_ns :
+		/* signed: a round may be answered before the kill lands */
+		answer = ((double)(ra.t_end_ns > rb.t_end_ns ? ra.t_end_ns :
 							       rb.t_end_ns) -
-				  t_kill) /
+			  (double)t_kill) /
 			 1e6;
 		if (answer > answer_max)
 			answer_max = answer;
