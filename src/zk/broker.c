@@ -361,7 +361,9 @@ static int make_parents(struct zk_broker *b)
 
 		memcpy(part, b->path, (size_t)(s - b->path));
 		part[s - b->path] = '\0';
-		r = zr_create(&b->conn, part, NULL, -1, b->acl, ZOO_PERSISTENT);
+		/* the path is a namespace others share: open, as a dir */
+		r = zr_create(&b->conn, part, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
+			      ZOO_PERSISTENT);
 		err = zr_wait(&b->conn, r);
 		if (err)
 			return err;

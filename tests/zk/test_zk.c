@@ -1256,6 +1256,50 @@ static void test_stat_counters(void **state)
 
 /* --- names --------------------------------------------------------------- */
 
+/*
+ * ACLs: with digest auth, a broker of mode 0600 is its creator's alone (its
+ * credentials: open, join, unlink); 0644 lets others read (open, stat) but
+ * not take part.
+ */
+static void test_acl(void **state)
+{
+	POOTER_OPTS(pooter_broker_attr, own, .mode = 0600);
+	POOTER_OPTS(pooter_broker_attr, readable, .mode = 0644);
+	struct pooter_url_opts alice = zk_opts, bob = zk_opts;
+	char url[ZK_URL_MAX], url2[ZK_URL_MAX];
+	struct pooter_broker_stat st;
+	struct pooter_broker *b, *o;
+	struct pooter_emitter *e;
+
+	ZK_REQUIRE();
+	alice.auth_scheme = "digest";
+	alice.auth = "alice:secret";
+	bob.auth_scheme = "digest";
+	bob.auth = "bob:other";
+
+	zk_url(url, "acl");
+	ZK_EXPECT(pooter_broker_create_url(url, &own, &alice, &b), 0);
+	ZK_EXPECT(pooter_broker_open_url(url, &zk_opts, &o), -EACCES);
+	ZK_EXPECT(pooter_broker_open_url(url, &bob, &o), -EACCES);
+	ZK_EXPECT(pooter_broker_open_url(url, &alice, &o), 0);
+	ZK_EXPECT(pooter_emitter_join(o, "a", 0, &e), 0);
+	ZK_EXPECT(pooter_emitter_leave(e), 0);
+	pooter_broker_close(o);
+	ZK_EXPECT(pooter_broker_unlink_url(url, &bob), -EACCES);
+	ZK_EXPECT(pooter_broker_unlink_url(url, &alice), 0);
+	pooter_broker_close(b);
+
+	zk_url(url2, "acl-read");
+	ZK_EXPECT(pooter_broker_create_url(url2, &readable, &alice, &b), 0);
+	ZK_EXPECT(pooter_broker_open_url(url2, &zk_opts, &o), 0);
+	ZK_EXPECT(pooter_broker_stat(o, &st), 0);
+	assert_int_equal(st.emitters, 0);
+	ZK_EXPECT(pooter_emitter_join(o, "b", 0, &e), -EACCES);
+	pooter_broker_close(o);
+	ZK_EXPECT(pooter_broker_unlink_url(url2, &alice), 0);
+	pooter_broker_close(b);
+}
+
 static void test_names_unique(void **state)
 {
 	POOTER_OPTS(pooter_broker_attr, attr, .max_emitters = 3,
@@ -1670,6 +1714,7 @@ int main(int argc, char **argv)
 					  zk_teardown),
 		cmocka_unit_test_teardown(test_late_waiter, zk_teardown),
 		cmocka_unit_test_teardown(test_stat_counters, zk_teardown),
+		cmocka_unit_test_teardown(test_acl, zk_teardown),
 		cmocka_unit_test_teardown(test_names_unique, zk_teardown),
 		cmocka_unit_test_teardown(test_unsupported, zk_teardown),
 		cmocka_unit_test_teardown(test_uring_waits, zk_teardown),
