@@ -493,8 +493,9 @@ static int delete_tree(struct zk_conn *c, const char *path, int depth)
 		for (int i = 0; !err && i < r->kids.count && depth < 8; i++) {
 			char sub[ZK_PATH_MAX * 2];
 
-			snprintf(sub, sizeof(sub), "%s/%s", path,
-				 r->kids.data[i]);
+			if (snprintf(sub, sizeof(sub), "%s/%s", path,
+				     r->kids.data[i]) >= (int)sizeof(sub))
+				continue; /* no such path: not ours to delete */
 			err = delete_tree(c, sub, depth + 1);
 			if (err == -ENOENT)
 				err = 0;

@@ -75,6 +75,12 @@ static void zc_watcher(zhandle_t *zh, int type, int state, const char *path,
 		} else {
 			c->connected = false;
 		}
+	} else if (path && strlen(path) > 6 &&
+		   !strcmp(path + strlen(path) - 6, "/state")) {
+		/* the state moved: news for whoever counts on gen_state */
+		c->gen_state++;
+		if (c->state_quiet)
+			return;
 	}
 	c->gen++;
 }

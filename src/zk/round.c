@@ -124,6 +124,7 @@ int zk_decide(struct zk_conn *c, struct zk_broker *b, struct zk_round *r,
 	if (!err) {
 		r->open = false;
 		r->outcome = outcome;
+		c->decided = r->k; /* by this session */
 		return 1;
 	}
 	if (err == -ESTALE || err == -ENOTCONN || err == -ENOENT)
@@ -545,6 +546,7 @@ int zk_emitter_join(struct pooter_broker *pb, const char *name,
 		if ((err = zk_retry(c, err, NULL)))
 			goto fail;
 	}
+	em->conn.state_quiet = true; /* its waits look at rounds, not the state */
 	zc_keep(&em->conn);
 	*emitterp = (struct pooter_emitter *)em;
 	return 0;
@@ -1086,7 +1088,7 @@ static int read_ahead(struct zk_emitter *em, struct zk_state *st,
 	memset(ah, 0, sizeof(*ah));
 	ah->guess = k;
 	zp(b, path, "/state");
-	all[n++] = rs[0] = zr_get(c, path, false);
+	all[n++] = rs[0] = zr_get(c, path, true); /* gen_state: an opening */
 	zp_round(b, path, k);
 	all[n++] = rs[1] = zr_get(c, path, false);
 	all[n++] = rs[2] = zr_children(c, path, false);
@@ -1158,8 +1160,8 @@ int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 	struct zk_conn *c = &em->conn;
 	struct zk_req *emitted = NULL;
 	struct ahead ah = { 0 };
-	uint64_t full_since = 0;
-	bool no_ahead = false;
+	uint64_t full_since = 0, gs;
+	bool no_ahead = false, waited = false;
 	int err;
 
 	err = emitter_check(em);
@@ -1189,10 +1191,33 @@ int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 				goto again;
 			em->maybe_sent = 0;
 		}
+		gs = c->gen_state;
 		err = read_ahead(em, &st, &rd, &emitted, &ah);
 		if (err)
 			goto again;
 		em->seen = st.round;
+		if (!st.open && st.round && st.round == em->learned &&
+		    !waited) {
+			/*
+			 * Another participant decided the last round, by its
+			 * own emit most likely, and is opening the next one
+			 * as we speak: two openings race, and the loser pays
+			 * a write and a read more.  Give it a moment (the
+			 * state's watch says when it opened), then open.
+			 */
+			uint64_t until = zc_now() + ZK_YIELD_NS;
+
+			waited = true;
+			ahead_free(&ah);
+			while (c->gen_state == gs && zc_now() < until &&
+			       !c->expired)
+				zc_pump(c, until);
+			if (c->gen_state != gs)
+				continue;
+			err = read_ahead(em, &st, &rd, &emitted, &ah);
+			if (err)
+				goto again;
+		}
 		if (!st.open) {
 			err = open_round(em, &st, payload, len, wait_space,
 					 &full_since, &ctime_ms, &t->outcome,
@@ -1313,6 +1338,9 @@ int zk_outcome_wait(struct pooter_ticket *t)
 		err = zk_round_step(c, b, t->round, &outcome, &wake);
 		if (err == 1) {
 			t->outcome = outcome;
+			/* decided by another, who may be opening the next */
+			if (c->decided != t->round)
+				em->learned = t->round;
 			return outcome;
 		}
 		if (!err)

@@ -37,6 +37,7 @@
 #define ZK_GC_STEP 8   /* rounds collected per opening, at most */
 #define ZK_SESSION_DEFAULT_MS 4000
 #define ZK_CONNECT_DEFAULT_MS 5000
+#define ZK_YIELD_NS (3 * 1000000ull) /* an opening yielded to another */
 
 extern const struct backend_host *zk_host;
 #define zk_error(err, ...) zk_host->set_error((err), __VA_ARGS__)
@@ -59,6 +60,9 @@ struct zk_conn {
 	bool connected;
 	bool expired;  /* this session is over: reopen to go on */
 	uint64_t gen;  /* watch events seen: a change to look at */
+	uint64_t gen_state; /* of those, the state's */
+	uint64_t decided;   /* the last round this session decided */
+	bool state_quiet;   /* the state's do not move gen (an emitter's) */
 	int64_t clock_off_ns; /* ensemble ms * 1e6 - local CLOCK_MONOTONIC */
 	uint64_t clock_rtt_ns; /* of the sample clock_off_ns came from */
 	uint64_t clock_at_ns;  /* when it was taken */
@@ -205,6 +209,7 @@ struct zk_emitter {
 	bool gone;	     /* its session ended: removed */
 	uint64_t maybe_sent; /* an emit to this round may have landed */
 	uint64_t seen;	     /* the last round it saw: guesses the next */
+	uint64_t learned;    /* the last round decided by another: see below */
 	/* the consumers last seen, whose cursors an opening reads ahead */
 	char (*cursors)[POOTER_NAME_MAX + 1];
 	int ncursors;
