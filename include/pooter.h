@@ -236,8 +236,7 @@ int pooter_broker_create_url(const char *url,
 			     const struct pooter_broker_attr *attr,
 			     const struct pooter_url_opts *opts,
 			     struct pooter_broker **brokerp);
-int pooter_broker_open_url(const char *url,
-			   const struct pooter_url_opts *opts,
+int pooter_broker_open_url(const char *url, const struct pooter_url_opts *opts,
 			   struct pooter_broker **brokerp);
 int pooter_broker_unlink_url(const char *url,
 			     const struct pooter_url_opts *opts);

@@ -40,7 +40,8 @@ struct plugin {
 };
 
 static struct plugin plugins[] = {
-	{ .scheme = "zk", .package = "libpooter-zk0",
+	{ .scheme = "zk",
+	  .package = "libpooter-zk0",
 	  .lock = PTHREAD_MUTEX_INITIALIZER },
 };
 
@@ -157,8 +158,8 @@ static int url_opts_check(const struct pooter_url_opts *opts)
 		return set_error(-EINVAL,
 				 "pooter_url_opts.sz is %zu: use POOTER_OPTS",
 				 opts->sz);
-	for (size_t i = offsetofend(struct pooter_url_opts, auth);
-	     i < opts->sz; i++)
+	for (size_t i = offsetofend(struct pooter_url_opts, auth); i < opts->sz;
+	     i++)
 		if (((const char *)opts)[i])
 			return set_error(-EINVAL,
 					 "pooter_url_opts has fields this "
@@ -288,7 +289,8 @@ POOTER_API int pooter_broker_foreach_url(const char *url,
 	if (ops == &shm_backend && *rest)
 		return set_error(-EINVAL,
 				 "%s: list shm brokers with \"shm:\" (a "
-				 "segment has no path)", url);
+				 "segment has no path)",
+				 url);
 	return ops->list(ops == &shm_backend ? NULL : rest, opts, cb, arg);
 }
 

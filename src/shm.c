@@ -30,8 +30,7 @@ static int shm_open_opts(const char *name, const struct pooter_url_opts *opts,
 	return shm_broker_open(name, brokerp);
 }
 
-static int shm_unlink_opts(const char *name,
-			   const struct pooter_url_opts *opts)
+static int shm_unlink_opts(const char *name, const struct pooter_url_opts *opts)
 {
 	return shm_broker_unlink(name);
 }

@@ -21,7 +21,7 @@
 #include "zk.h"
 
 #define RETRY_NS (100 * 1000000ull) /* a session away: look again */
-#define IDLE_NS (100 * 1000000ull) /* a consume wait's look, unprompted */
+#define IDLE_NS (100 * 1000000ull)  /* a consume wait's look, unprompted */
 
 static void armed_settle(struct zk_armed *a, int outcome)
 {
@@ -67,7 +67,8 @@ static int armed_arm(struct io_uring *ring, struct zk_armed *a, int kind,
 	int err;
 
 	if (user_data & POOTER_CQE_AUX)
-		return zk_error(-EINVAL, "user_data has bit 0 (POOTER_CQE_AUX) set");
+		return zk_error(-EINVAL,
+				"user_data has bit 0 (POOTER_CQE_AUX) set");
 	if (a->efd <= 0) {
 		a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (a->efd < 0) {
@@ -113,8 +114,8 @@ void zk_armed_cancel(struct zk_armed *a, int n)
 			}
 			if (sqe) {
 				io_uring_prep_poll_remove(sqe, a[i].user_data);
-				io_uring_sqe_set_data64(sqe, a[i].user_data |
-								     POOTER_CQE_AUX);
+				io_uring_sqe_set_data64(
+					sqe, a[i].user_data | POOTER_CQE_AUX);
 				io_uring_submit(a[i].ring);
 			}
 		}
@@ -220,8 +221,9 @@ int zk_prep_round_wait(struct io_uring *ring, struct pooter_ticket *t,
 	if (!a)
 		a = armed_find(em, ZK_ARMED_FREE, NULL);
 	if (!a)
-		return zk_error(-EBUSY, "emitter %s has %d waits armed: settle "
-					"one first",
+		return zk_error(-EBUSY,
+				"emitter %s has %d waits armed: settle "
+				"one first",
 				em->name, ZK_ARMED_MAX);
 	a->t = t;
 	a->round = t->round;
@@ -267,8 +269,7 @@ int zk_round_complete(struct io_uring *ring, struct pooter_ticket *t,
 		return armed_queue(ring, a) < 0 ? -EBUSY : 0;
 	err = a->outcome;
 	armed_free(a);
-	if (err && err != -ETIMEDOUT && err != -ECANCELED &&
-	    err != -EOWNERDEAD)
+	if (err && err != -ETIMEDOUT && err != -ECANCELED && err != -EOWNERDEAD)
 		return err; /* the wait failed: the ticket is not settled */
 	t->outcome = err;
 	return 1;
@@ -286,12 +287,13 @@ int zk_prep_space_wait(struct io_uring *ring, struct pooter_emitter *pem,
 				em->name);
 	a = armed_find(em, ZK_ARMED_FREE, NULL);
 	if (!a)
-		return zk_error(-EBUSY, "emitter %s has %d waits armed: settle "
-					"one first",
+		return zk_error(-EBUSY,
+				"emitter %s has %d waits armed: settle "
+				"one first",
 				em->name, ZK_ARMED_MAX);
-	a->deadline_ns = timeout_ms < 0 ? UINT64_MAX :
-					  zc_now() + (uint64_t)timeout_ms *
-							     1000000ull;
+	a->deadline_ns = timeout_ms < 0 ?
+				 UINT64_MAX :
+				 zc_now() + (uint64_t)timeout_ms * 1000000ull;
 	err = armed_arm(ring, a, ZK_ARMED_SPACE, user_data);
 	if (err < 0)
 		return err;
@@ -339,7 +341,7 @@ uint64_t zk_consumer_work(struct zk_conn *c, void *owner)
 		return now + RETRY_NS;
 	if (!armed_due(c, a, now))
 		return a->kind != ZK_ARMED_FREE && !a->settled ? a->wake_ns :
-								  UINT64_MAX;
+								 UINT64_MAX;
 	a->gen_seen = c->gen;
 	r = zk_consume((struct pooter_consumer *)cs, 0, &d);
 	if (!r) {
@@ -375,9 +377,9 @@ int zk_prep_consume_wait(struct io_uring *ring, struct pooter_consumer *pc,
 				"consumer %s holds %u deliveries (the depth); "
 				"release one",
 				cs->name, cs->nheld);
-	cs->wait.deadline_ns = timeout_ms < 0 ?
-				       UINT64_MAX :
-				       zc_now() + (uint64_t)timeout_ms * 1000000ull;
+	cs->wait.deadline_ns =
+		timeout_ms < 0 ? UINT64_MAX :
+				 zc_now() + (uint64_t)timeout_ms * 1000000ull;
 	err = armed_arm(ring, &cs->wait, ZK_ARMED_CONSUME, user_data);
 	if (err < 0)
 		return err;

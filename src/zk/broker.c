@@ -40,7 +40,8 @@ static bool element_ok(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			    "0123456789._-",
-			    s[i]) || !s[i])
+			    s[i]) ||
+		    !s[i])
 			return false;
 	return true;
 }
@@ -66,8 +67,8 @@ static bool hosts_ok(const char *hosts)
 			colon = close + 1;
 		} else {
 			colon = memchr(s, ':', n);
-			if (!colon || colon == s || memchr(colon + 1, ':',
-							   n - (size_t)(colon + 1 - s)))
+			if (!colon || colon == s ||
+			    memchr(colon + 1, ':', n - (size_t)(colon + 1 - s)))
 				return false;
 		}
 		if (colon + 1 >= s + n || colon + 1 + 5 < s + n)
@@ -96,15 +97,16 @@ static int url_parse(const char *url, bool want_name, char *hosts, char *path,
 	size_t n;
 
 	if (!url || strncmp(url, "zk://", 5))
-		return zk_error(-EINVAL, "%s: not a zk:// URL", url ? url : "NULL");
+		return zk_error(-EINVAL, "%s: not a zk:// URL",
+				url ? url : "NULL");
 	if (strlen(url) >= ZK_PATH_MAX - 64)
 		return zk_error(-ENAMETOOLONG, "%s: URL too long", url);
 	h = url + 5;
 	p = strchr(h, '/');
 	n = p ? (size_t)(p - h) : strlen(h);
 	if (!n)
-		return zk_error(-EINVAL, "%s: no hosts (zk://HOST:PORT/PATH/NAME)",
-				url);
+		return zk_error(-EINVAL,
+				"%s: no hosts (zk://HOST:PORT/PATH/NAME)", url);
 	for (size_t i = 0; i < n; i++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			    "0123456789.-:,[]",
@@ -114,10 +116,11 @@ static int url_parse(const char *url, bool want_name, char *hosts, char *path,
 	memcpy(hosts, h, n);
 	hosts[n] = '\0';
 	if (!hosts_ok(hosts))
-		return zk_error(-EINVAL,
-				"%s: bad hosts \"%s\" (HOST:PORT[,HOST:PORT...], "
-				"ports 1-65535)",
-				url, hosts);
+		return zk_error(
+			-EINVAL,
+			"%s: bad hosts \"%s\" (HOST:PORT[,HOST:PORT...], "
+			"ports 1-65535)",
+			url, hosts);
 	path[0] = '\0';
 	if (name)
 		name[0] = '\0';
@@ -130,15 +133,17 @@ static int url_parse(const char *url, bool want_name, char *hosts, char *path,
 		if (!n && !e && !want_name)
 			break; /* a trailing '/' */
 		if (n > POOTER_NAME_MAX)
-			return zk_error(-ENAMETOOLONG,
-					"%s: path element \"%.*s\" longer than %d "
-					"bytes",
-					url, (int)n, s, POOTER_NAME_MAX);
+			return zk_error(
+				-ENAMETOOLONG,
+				"%s: path element \"%.*s\" longer than %d "
+				"bytes",
+				url, (int)n, s, POOTER_NAME_MAX);
 		if (!element_ok(s, n))
-			return zk_error(-EINVAL,
-					"%s: bad path element \"%.*s\" (1-63 of "
-					"[A-Za-z0-9._-], not starting with '.')",
-					url, (int)n, s);
+			return zk_error(
+				-EINVAL,
+				"%s: bad path element \"%.*s\" (1-63 of "
+				"[A-Za-z0-9._-], not starting with '.')",
+				url, (int)n, s);
 		strcat(path, "/");
 		strncat(path, s, n);
 		if (name && !e) {
@@ -149,7 +154,8 @@ static int url_parse(const char *url, bool want_name, char *hosts, char *path,
 	}
 	if (want_name && (!name || !name[0]))
 		return zk_error(-EINVAL,
-				"%s: no broker name (zk://HOSTS/PATH/NAME)", url);
+				"%s: no broker name (zk://HOSTS/PATH/NAME)",
+				url);
 	/* room under it for P/r/ROUND/NAME */
 	if (strlen(path) + 32 + POOTER_NAME_MAX >= ZK_PATH_MAX)
 		return zk_error(-ENAMETOOLONG, "%s: path too long", url);
@@ -247,9 +253,10 @@ int zk_read_state(struct zk_conn *c, struct zk_broker *b, struct zk_state *st)
 	if (!err) {
 		memset(st, 0, sizeof(*st));
 		if (zt_state_parse(r->data, r->len, st))
-			err = zk_error(-EPROTO, "%s: the state node is not "
-						"pooter's (corrupted, or "
-						"another version)",
+			err = zk_error(-EPROTO,
+				       "%s: the state node is not "
+				       "pooter's (corrupted, or "
+				       "another version)",
 				       b->url);
 		st->version = r->stat.version;
 	}
@@ -261,6 +268,20 @@ void zk_round_free(struct zk_round *r)
 {
 	free(r->parts);
 	r->parts = NULL;
+}
+
+/* Round k from the answer of a read of its node: parsed, versioned. */
+int zk_round_from(const struct zk_broker *b, const struct zk_req *r, uint64_t k,
+		  struct zk_round *rd)
+{
+	if (zt_round_parse(r->data, r->len, b->cf.max_emitters, rd) ||
+	    rd->k != k)
+		return zk_error(-EPROTO,
+				"%s: round %llu's node is not pooter's", b->url,
+				(unsigned long long)k);
+	rd->version = r->stat.version;
+	rd->ctime_ms = r->stat.ctime;
+	return 0;
 }
 
 int zk_read_round(struct zk_conn *c, struct zk_broker *b, uint64_t k,
@@ -277,13 +298,7 @@ int zk_read_round(struct zk_conn *c, struct zk_broker *b, uint64_t k,
 		return err;
 	err = zc_errno(r->rc);
 	if (!err) {
-		if (zt_round_parse(r->data, r->len, b->cf.max_emitters, rd) ||
-		    rd->k != k)
-			err = zk_error(-EPROTO,
-				       "%s: round %llu's node is not pooter's",
-				       b->url, (unsigned long long)k);
-		rd->version = r->stat.version;
-		rd->ctime_ms = r->stat.ctime;
+		err = zk_round_from(b, r, k, rd);
 	} else if (err != -ENOENT) {
 		err = req_err(b, r, "reading a round");
 	}
@@ -332,10 +347,11 @@ static int attr_get(const struct pooter_broker_attr *attr, struct zk_config *cf)
 	cf->timeout_ms = a.timeout_ms ?: POOTER_DEFAULT_TIMEOUT_MS;
 	cf->quorum = a.quorum;
 	cf->mode = a.mode ?: POOTER_DEFAULT_MODE;
-#define ATTR_LIMIT(field, hi, why)                                         \
-	if (cf->field > (hi))                                              \
-		return zk_error(-EINVAL, "attr." #field " %u over the limit " \
-					 "%u%s",                            \
+#define ATTR_LIMIT(field, hi, why)                                   \
+	if (cf->field > (hi))                                        \
+		return zk_error(-EINVAL,                             \
+				"attr." #field " %u over the limit " \
+				"%u%s",                              \
 				cf->field, (unsigned int)(hi), why);
 	ATTR_LIMIT(max_emitters, POOTER_EMITTERS_MAX, "");
 	ATTR_LIMIT(max_consumers, POOTER_CONSUMERS_MAX, "");
@@ -370,8 +386,8 @@ static int make_parents(struct zk_broker *b)
 		err = zc_errno(r->rc);
 		zr_free(r);
 		if (err && err != -EEXIST && err != -EACCES)
-			return zk_error(err, "%s: creating %s: %s", b->url, part,
-					strerror(-err));
+			return zk_error(err, "%s: creating %s: %s", b->url,
+					part, strerror(-err));
 	}
 	return 0;
 }
@@ -380,8 +396,8 @@ static int zk_create(const char *url, const struct pooter_broker_attr *attr,
 		     const struct pooter_url_opts *opts,
 		     struct pooter_broker **brokerp)
 {
-	static const char *const dirs[] = { "/r", "/m", "/e", "/k", "/c",
-					    "/clock" };
+	static const char *const dirs[] = { "/r", "/m", "/e",
+					    "/k", "/c", "/clock" };
 	char paths[8][ZK_PATH_MAX], cfg[256], state[512];
 	struct zk_state st = { 0 };
 	struct zk_broker *b;
@@ -391,7 +407,8 @@ static int zk_create(const char *url, const struct pooter_broker_attr *attr,
 	int err, n = 0;
 
 	if (!url)
-		return zk_error(-EINVAL, "a zk:// broker needs a name in its URL");
+		return zk_error(-EINVAL,
+				"a zk:// broker needs a name in its URL");
 	err = attr_get(attr, &cf);
 	if (err)
 		return err;
@@ -424,8 +441,10 @@ static int zk_create(const char *url, const struct pooter_broker_attr *attr,
 	if (err == -EEXIST)
 		err = zk_error(-EEXIST, "%s: broker exists", url);
 	else if (err == -ENOENT)
-		err = zk_error(-EACCES, "%s: its parent vanished or may not be "
-					"created (ACL)", url);
+		err = zk_error(-EACCES,
+			       "%s: its parent vanished or may not be "
+			       "created (ACL)",
+			       url);
 	else if (err)
 		err = zk_error(err, "%s: creating the broker failed: %s", url,
 			       strerror(-err));
@@ -448,8 +467,9 @@ static int broker_read_config(struct zk_broker *b)
 		return err;
 	err = req_err(b, r, "opening");
 	if (!err && zt_config_parse(r->data, r->len, &b->cf))
-		err = zk_error(-EPROTO, "%s: not a pooter broker (or another "
-					"version of its layout)",
+		err = zk_error(-EPROTO,
+			       "%s: not a pooter broker (or another "
+			       "version of its layout)",
 			       b->url);
 	zr_free(r);
 	return err;
@@ -701,7 +721,8 @@ static int snapshot_take(struct zk_broker *b, struct snapshot *s)
 		s->emitted = zr_children(c, path, false);
 	}
 	{
-		struct zk_req *rs[3] = { s->emitters, s->consumers, s->emitted };
+		struct zk_req *rs[3] = { s->emitters, s->consumers,
+					 s->emitted };
 
 		err = zr_wait_all(c, rs, s->emitted ? 3 : 2);
 		if (err) {
@@ -773,8 +794,8 @@ static int zk_stat(struct pooter_broker *pb, struct pooter_broker_stat *st)
 		if (b->conn.clock_rtt_ns == UINT64_MAX)
 			zc_clock_now(&b->conn, clock, &zk_now);
 		st->round_opened_ns = zc_local_ns(&b->conn, s.rd.ctime_ms);
-		st->round_deadline_ns = zc_local_ns(
-			&b->conn, s.rd.ctime_ms + s.rd.timeout_ms);
+		st->round_deadline_ns =
+			zc_local_ns(&b->conn, s.rd.ctime_ms + s.rd.timeout_ms);
 		st->round_participants = s.rd.nparts;
 		st->round_emitted = (unsigned int)s.emitted->kids.count;
 		st->round_fixed = s.rd.fixed;
@@ -795,8 +816,8 @@ static int zk_stat(struct pooter_broker *pb, struct pooter_broker_stat *st)
 		if (due > s.cur[i].acked && due - s.cur[i].acked > most)
 			most = due - s.cur[i].acked;
 	}
-	st->records_free = most >= b->cf.depth ? 0 :
-						 b->cf.depth - (unsigned int)most;
+	st->records_free =
+		most >= b->cf.depth ? 0 : b->cf.depth - (unsigned int)most;
 out:
 	snapshot_free(&s);
 	return err;
@@ -917,20 +938,20 @@ static int zk_uring_supported(void)
  * Every call on a handle holds its session's lock, which the keeper
  * (conn.c) only ever tries: the handle's own thread drives its session.
  */
-#define LOCKED(ret, fn, conn, params, args)           \
-	static ret fn##_locked params                 \
-	{                                             \
-		struct zk_conn *c_ = (conn);          \
-		ret r_;                               \
-                                                      \
-		if ((r_ = zc_mine(c_)))               \
-			return r_;                    \
-		pthread_mutex_lock(&c_->lock);        \
-		r_ = c_->zh ? 0 : zc_reopen(c_);      \
-		if (!r_)                              \
-			r_ = fn args;                 \
-		pthread_mutex_unlock(&c_->lock);      \
-		return r_;                            \
+#define LOCKED(ret, fn, conn, params, args)      \
+	static ret fn##_locked params            \
+	{                                        \
+		struct zk_conn *c_ = (conn);     \
+		ret r_;                          \
+                                                 \
+		if ((r_ = zc_mine(c_)))          \
+			return r_;               \
+		pthread_mutex_lock(&c_->lock);   \
+		r_ = c_->zh ? 0 : zc_reopen(c_); \
+		if (!r_)                         \
+			r_ = fn args;            \
+		pthread_mutex_unlock(&c_->lock); \
+		return r_;                       \
 	}
 
 #define EM(p) (&((struct zk_emitter *)(p))->conn)
@@ -955,45 +976,45 @@ static int zk_consumer_join_mine(struct pooter_broker *b, const char *name,
 }
 
 LOCKED(int, zk_set_timeout, &zkb(b)->conn,
-       (struct pooter_broker *b, unsigned int ms), (b, ms))
+       (struct pooter_broker * b, unsigned int ms), (b, ms))
 LOCKED(int, zk_stat, &zkb(b)->conn,
-       (struct pooter_broker *b, struct pooter_broker_stat *st), (b, st))
-LOCKED(int, zk_gc, &zkb(b)->conn, (struct pooter_broker *b), (b))
+       (struct pooter_broker * b, struct pooter_broker_stat *st), (b, st))
+LOCKED(int, zk_gc, &zkb(b)->conn, (struct pooter_broker * b), (b))
 LOCKED(int, zk_foreach_member, &zkb(b)->conn,
-       (struct pooter_broker *b,
+       (struct pooter_broker * b,
 	int (*cb)(const struct pooter_member_info *m, void *arg), void *arg),
        (b, cb, arg))
-LOCKED(int, zk_cancel, &zkb(b)->conn, (struct pooter_broker *b), (b))
+LOCKED(int, zk_cancel, &zkb(b)->conn, (struct pooter_broker * b), (b))
 LOCKED(int, zk_contribute, EM(em),
-       (struct pooter_emitter *em, const void *payload, size_t len,
+       (struct pooter_emitter * em, const void *payload, size_t len,
 	bool wait_space, struct pooter_ticket *t),
        (em, payload, len, wait_space, t))
-LOCKED(int, zk_outcome_wait, EM(t->emitter), (struct pooter_ticket *t), (t))
+LOCKED(int, zk_outcome_wait, EM(t->emitter), (struct pooter_ticket * t), (t))
 LOCKED(int, zk_consume, CS(c),
-       (struct pooter_consumer *c, int timeout_ms,
+       (struct pooter_consumer * c, int timeout_ms,
 	const struct pooter_delivery **dp),
        (c, timeout_ms, dp))
 LOCKED(int, zk_release, CS(c),
-       (struct pooter_consumer *c, const struct pooter_delivery *d), (c, d))
+       (struct pooter_consumer * c, const struct pooter_delivery *d), (c, d))
 LOCKED(int, zk_prep_round_wait, EM(t->emitter),
-       (struct io_uring *ring, struct pooter_ticket *t, uint64_t ud),
+       (struct io_uring * ring, struct pooter_ticket *t, uint64_t ud),
        (ring, t, ud))
 LOCKED(int, zk_round_complete, EM(t->emitter),
-       (struct io_uring *ring, struct pooter_ticket *t,
+       (struct io_uring * ring, struct pooter_ticket *t,
 	const struct io_uring_cqe *cqe),
        (ring, t, cqe))
 LOCKED(int, zk_prep_consume_wait, CS(c),
-       (struct io_uring *ring, struct pooter_consumer *c, int ms, uint64_t ud),
+       (struct io_uring * ring, struct pooter_consumer *c, int ms, uint64_t ud),
        (ring, c, ms, ud))
 LOCKED(int, zk_consume_complete, CS(c),
-       (struct io_uring *ring, struct pooter_consumer *c,
+       (struct io_uring * ring, struct pooter_consumer *c,
 	const struct io_uring_cqe *cqe, const struct pooter_delivery **dp),
        (ring, c, cqe, dp))
 LOCKED(int, zk_prep_space_wait, EM(em),
-       (struct io_uring *ring, struct pooter_emitter *em, int ms, uint64_t ud),
+       (struct io_uring * ring, struct pooter_emitter *em, int ms, uint64_t ud),
        (ring, em, ms, ud))
 LOCKED(int, zk_space_complete, EM(em),
-       (struct io_uring *ring, struct pooter_emitter *em,
+       (struct io_uring * ring, struct pooter_emitter *em,
 	const struct io_uring_cqe *cqe),
        (ring, em, cqe))
 

@@ -54,8 +54,7 @@ int zc_errno(int rc)
 		return -ESTALE; /* not applied: again */
 	if (rc == ZSESSIONEXPIRED || rc == ZINVALIDSTATE || rc == ZCLOSING)
 		return -ECONNRESET; /* this session is over */
-	if (rc == ZBADARGUMENTS || rc == ZMARSHALLINGERROR ||
-	    rc == ZINVALIDACL)
+	if (rc == ZBADARGUMENTS || rc == ZMARSHALLINGERROR || rc == ZINVALIDACL)
 		return -EINVAL;
 	return -EIO;
 }
@@ -236,12 +235,13 @@ static void *keeper(void *arg)
 	if (!p)
 		return NULL;
 	for (;;) {
-		uint64_t now = zc_now(), next = now + KEEPER_PERIOD_MS * 1000000ull,
-			 junk;
+		uint64_t now = zc_now(),
+			 next = now + KEEPER_PERIOD_MS * 1000000ull, junk;
 		int n = 0, ms;
 
 		pthread_mutex_lock(&kept_lock);
-		for (struct zk_conn *c = kept; c && n < KEEPER_MAX; c = c->next) {
+		for (struct zk_conn *c = kept; c && n < KEEPER_MAX;
+		     c = c->next) {
 			struct timeval tv;
 			int fd = -1, interest = 0;
 
@@ -260,13 +260,17 @@ static void *keeper(void *arg)
 			    zookeeper_interest(c->zh, &fd, &interest, &tv) ==
 				    ZOK &&
 			    fd >= 0) {
-				uint64_t t = zc_now() +
-					     (uint64_t)tv.tv_sec * 1000000000ull +
-					     (uint64_t)tv.tv_usec * 1000ull;
+				uint64_t t =
+					zc_now() +
+					(uint64_t)tv.tv_sec * 1000000000ull +
+					(uint64_t)tv.tv_usec * 1000ull;
 
 				p[n].fd = fd;
-				p[n].events = (interest & ZOOKEEPER_READ ? POLLIN : 0) |
-					      (interest & ZOOKEEPER_WRITE ? POLLOUT : 0);
+				p[n].events =
+					(interest & ZOOKEEPER_READ ? POLLIN :
+								     0) |
+					(interest & ZOOKEEPER_WRITE ? POLLOUT :
+								      0);
 				n++;
 				if (t < next)
 					next = t;
@@ -442,7 +446,8 @@ int zc_wait_connected(struct zk_conn *c)
 			return zk_error(-EHOSTUNREACH,
 					"zk://%s: the ensemble did not answer "
 					"for %u ms",
-					c->hosts, c->connect_ms + c->session_ms);
+					c->hosts,
+					c->connect_ms + c->session_ms);
 		zc_pump(c, until);
 	}
 	return 0;
@@ -677,8 +682,8 @@ int zr_wait(struct zk_conn *c, struct zk_req *r)
 
 	if (!r)
 		return zk_error(-ENOMEM, "out of memory for a request");
-	until = zc_now() + (uint64_t)(c->connect_ms + c->session_ms) *
-				   1000000ull;
+	until = zc_now() +
+		(uint64_t)(c->connect_ms + c->session_ms) * 1000000ull;
 	while (!r->done) {
 		if (c->expired || !c->zh) {
 			/* its completion will never come: the session is over */

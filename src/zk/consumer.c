@@ -253,7 +253,8 @@ int zk_consumer_leave(struct pooter_consumer *pc)
 
 	zc_unkeep(c); /* ours alone from here */
 	if (zc_mine(c))
-		cs->gone = true; /* a fork child's copy: nothing of the parent's */
+		cs->gone =
+			true; /* a fork child's copy: nothing of the parent's */
 	else
 		zk_armed_cancel(&cs->wait, 1);
 	for (int tries = 0; !cs->gone && tries < 16; tries++) {
@@ -436,18 +437,12 @@ int zk_consume(struct pooter_consumer *pc, int timeout_ms,
 		}
 		err = zc_errno(rs[1]->rc);
 		if (!err && zt_state_parse(rs[1]->data, rs[1]->len, &st))
-			err = zk_error(-EPROTO, "%s: the state node is not "
-						"pooter's",
+			err = zk_error(-EPROTO,
+				       "%s: the state node is not "
+				       "pooter's",
 				       b->url);
 		if (!err && rs[0]->rc == ZOK) {
-			if (zt_round_parse(rs[0]->data, rs[0]->len,
-					   b->cf.max_emitters, &rd) ||
-			    rd.k != cs->next)
-				err = zk_error(-EPROTO,
-					       "%s: round %llu's node is not "
-					       "pooter's",
-					       b->url,
-					       (unsigned long long)cs->next);
+			err = zk_round_from(b, rs[0], cs->next, &rd);
 		} else if (!err && rs[0]->rc != ZNONODE) {
 			err = zc_errno(rs[0]->rc);
 		} else if (!err && st.gcr >= cs->next) {
@@ -521,8 +516,9 @@ int zk_release(struct pooter_consumer *pc, const struct pooter_delivery *d)
 	for (h = cs->held; h && &h->d != d; h = h->next)
 		;
 	if (!h)
-		return zk_error(-EINVAL, "%s: consumer %s does not hold that "
-					 "delivery",
+		return zk_error(-EINVAL,
+				"%s: consumer %s does not hold that "
+				"delivery",
 				b->url, cs->name);
 	/*
 	 * In any order, as on shared memory: the cursor counts releases (the

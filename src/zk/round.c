@@ -165,14 +165,9 @@ int zk_round_step(struct zk_conn *c, struct zk_broker *b, uint64_t k,
 			       b->url, (unsigned long long)k, ZK_RETAIN);
 	if (err)
 		goto out;
-	if (zt_round_parse(rs[0]->data, rs[0]->len, b->cf.max_emitters, &rd) ||
-	    rd.k != k) {
-		err = zk_error(-EPROTO, "%s: round %llu's node is not pooter's",
-			       b->url, (unsigned long long)k);
+	err = zk_round_from(b, rs[0], k, &rd);
+	if (err)
 		goto out;
-	}
-	rd.version = rs[0]->stat.version;
-	rd.ctime_ms = rs[0]->stat.ctime;
 	if (!rd.open) {
 		*outcomep = rd.outcome;
 		err = 1;
@@ -275,8 +270,8 @@ static void gc_delete(struct gc_batch *g, const char *path)
 
 static void gc_send(struct gc_batch *g)
 {
-	if (!g->nops || zoo_amulti(g->zh, g->nops, g->ops, g->results,
-				   gc_done, g) != ZOK)
+	if (!g->nops ||
+	    zoo_amulti(g->zh, g->nops, g->ops, g->results, gc_done, g) != ZOK)
 		gc_free(g);
 }
 
@@ -443,7 +438,8 @@ int zk_emitter_join(struct pooter_broker *pb, const char *name,
 			err = zk_read_round(c, b, st.round, &rd);
 			if (err) {
 				zk_round_free(&rd);
-				if (err == -ENOENT || !(err = zk_retry(c, err, NULL)))
+				if (err == -ENOENT ||
+				    !(err = zk_retry(c, err, NULL)))
 					continue;
 				goto fail;
 			}
@@ -454,12 +450,13 @@ int zk_emitter_join(struct pooter_broker *pb, const char *name,
 			if (!b->cf.quorum || rd.fixed) {
 				zk_round_free(&rd);
 				if (!(flags & POOTER_JOIN_WAIT)) {
-					err = zk_error(-EBUSY,
-						       "%s: round %llu is open: "
-						       "join when it is over "
-						       "(or POOTER_JOIN_WAIT)",
-						       b->url,
-						       (unsigned long long)st.round);
+					err = zk_error(
+						-EBUSY,
+						"%s: round %llu is open: "
+						"join when it is over "
+						"(or POOTER_JOIN_WAIT)",
+						b->url,
+						(unsigned long long)st.round);
 					goto fail;
 				}
 				/* wait for the round's end (or its due time) */
@@ -468,7 +465,8 @@ int zk_emitter_join(struct pooter_broker *pb, const char *name,
 				err = zr_wait(c, rs[1]);
 				if (!err) {
 					if (rs[1]->rc == ZOK)
-						err = zc_wait_change(c, gen, wake);
+						err = zc_wait_change(c, gen,
+								     wake);
 					zr_free(rs[1]);
 				}
 				if (err && (err = zk_retry(c, err, NULL)))
@@ -478,8 +476,9 @@ int zk_emitter_join(struct pooter_broker *pb, const char *name,
 		}
 		if ((unsigned int)count >= b->cf.max_emitters) {
 			zk_round_free(&rd);
-			err = zk_error(-ENOSPC, "%s: all %u emitter slots taken",
-				       b->url, b->cf.max_emitters);
+			err = zk_error(-ENOSPC,
+				       "%s: all %u emitter slots taken", b->url,
+				       b->cf.max_emitters);
 			goto fail;
 		}
 		zoo_create_op_init(&ops[n++], mpath, mtext, (int)strlen(mtext),
@@ -546,7 +545,8 @@ int zk_emitter_join(struct pooter_broker *pb, const char *name,
 		if ((err = zk_retry(c, err, NULL)))
 			goto fail;
 	}
-	em->conn.state_quiet = true; /* its waits look at rounds, not the state */
+	em->conn.state_quiet =
+		true; /* its waits look at rounds, not the state */
 	zc_keep(&em->conn);
 	*emitterp = (struct pooter_emitter *)em;
 	return 0;
@@ -643,13 +643,8 @@ static int read_round_emits(struct zk_conn *c, struct zk_broker *b, uint64_t k,
 	err = zc_errno(rs[0]->rc);
 	if (!err)
 		err = zc_errno(rs[1]->rc);
-	if (!err &&
-	    (zt_round_parse(rs[0]->data, rs[0]->len, b->cf.max_emitters, rd) ||
-	     rd->k != k))
-		err = zk_error(-EPROTO, "%s: round %llu's node is not pooter's",
-			       b->url, (unsigned long long)k);
-	rd->version = rs[0]->stat.version;
-	rd->ctime_ms = rs[0]->stat.ctime;
+	if (!err)
+		err = zk_round_from(b, rs[0], k, rd);
 	zr_free(rs[0]);
 	if (err) {
 		zr_free(rs[1]);
@@ -697,14 +692,16 @@ static int emit_into(struct zk_emitter *em, struct zk_state *st,
 		fold_resolved(&ns, &nr);
 		zt_state_format(state, sizeof(state), &ns);
 		zp(b, spath, "/state");
-		zoo_set_op_init(&ops[n++], rpath, text, tlen, rd->version, NULL);
+		zoo_set_op_init(&ops[n++], rpath, text, tlen, rd->version,
+				NULL);
 		zoo_set_op_init(&ops[n++], spath, state, (int)strlen(state),
 				st->version, NULL);
 	} else {
 		zoo_check_op_init(&ops[n++], rpath, rd->version);
 	}
 	zoo_create_op_init(&ops[n++], path, len ? payload : NULL,
-			   len ? (int)len : -1, b->acl, ZOO_PERSISTENT, NULL, 0);
+			   len ? (int)len : -1, b->acl, ZOO_PERSISTENT, NULL,
+			   0);
 	/* from here until a definite answer, the emit may have landed */
 	was_sent = em->maybe_sent == rd->k;
 	em->maybe_sent = rd->k;
@@ -933,8 +930,8 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 		err = -ENOMEM;
 		goto out;
 	}
-	for (int i = 0; i < rs[1]->kids.count &&
-			i < (int)b->cf.max_emitters; i++)
+	for (int i = 0; i < rs[1]->kids.count && i < (int)b->cf.max_emitters;
+	     i++)
 		if (!zk_host->name_check(rs[1]->kids.data[i]))
 			strcpy(rd.parts[rd.nparts++], rs[1]->kids.data[i]);
 	rd.fixed = !cf.quorum || rd.nparts >= cf.quorum;
@@ -991,7 +988,8 @@ static int open_round(struct zk_emitter *em, struct zk_state *st,
 	zoo_create_op_init(&ops[0], rpath, text, tlen, b->acl, ZOO_PERSISTENT,
 			   NULL, 0);
 	zoo_create_op_init(&ops[1], epath, len ? payload : NULL,
-			   len ? (int)len : -1, b->acl, ZOO_PERSISTENT, NULL, 0);
+			   len ? (int)len : -1, b->acl, ZOO_PERSISTENT, NULL,
+			   0);
 	zoo_set_op_init(&ops[2], spath, state, (int)strlen(state), st->version,
 			NULL);
 	em->maybe_sent = k; /* until a definite answer */
@@ -1124,23 +1122,17 @@ static int read_ahead(struct zk_emitter *em, struct zk_state *st,
 	if (!err) {
 		memset(st, 0, sizeof(*st));
 		if (zt_state_parse(rs[0]->data, rs[0]->len, st))
-			err = zk_error(-EPROTO, "%s: the state node is not "
-						"pooter's (corrupted, or "
-						"another version)",
+			err = zk_error(-EPROTO,
+				       "%s: the state node is not "
+				       "pooter's (corrupted, or "
+				       "another version)",
 				       b->url);
 		st->version = rs[0]->stat.version;
 	}
 	if (!err && st->open && st->round == k && rs[1]->rc == ZOK &&
 	    rs[2]->rc == ZOK) {
-		if (zt_round_parse(rs[1]->data, rs[1]->len, b->cf.max_emitters,
-				   rd) ||
-		    rd->k != k) {
-			err = zk_error(-EPROTO,
-				       "%s: round %llu's node is not pooter's",
-				       b->url, (unsigned long long)k);
-		} else {
-			rd->version = rs[1]->stat.version;
-			rd->ctime_ms = rs[1]->stat.ctime;
+		err = zk_round_from(b, rs[1], k, rd);
+		if (!err) {
 			*emittedp = rs[2];
 			rs[2] = NULL;
 		}
@@ -1168,9 +1160,8 @@ int zk_contribute(struct pooter_emitter *pem, const void *payload, size_t len,
 	if (err)
 		return err;
 	if (len > b->cf.max_payload)
-		return zk_error(-EMSGSIZE,
-				"%s: payload of %zu bytes, limit %u", b->url,
-				len, b->cf.max_payload);
+		return zk_error(-EMSGSIZE, "%s: payload of %zu bytes, limit %u",
+				b->url, len, b->cf.max_payload);
 	for (;;) {
 		struct zk_round rd = { 0 };
 		struct zk_state st;
@@ -1370,12 +1361,14 @@ int zk_cancel(struct pooter_broker *pb)
 				return 0;
 			}
 			zk_round_free(&rd);
-			return zk_error(-ENOENT, "%s: round %llu was decided "
-						 "otherwise first",
+			return zk_error(-ENOENT,
+					"%s: round %llu was decided "
+					"otherwise first",
 					b->url, (unsigned long long)k);
 		}
 		if (!err && !st.open)
-			return zk_error(-ENOENT, "%s: no round is open", b->url);
+			return zk_error(-ENOENT, "%s: no round is open",
+					b->url);
 		if (!err)
 			k = st.round;
 		if (!err)

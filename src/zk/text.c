@@ -16,8 +16,7 @@
 #define TEXT_VERSION "1"
 
 /* The value of key in buf (not NUL-terminated), or NULL; *vlen its length. */
-static const char *kv_find(const char *buf, int len, const char *key,
-			   int *vlen)
+static const char *kv_find(const char *buf, int len, const char *key, int *vlen)
 {
 	size_t klen = strlen(key);
 	int i = 0;
@@ -30,7 +29,8 @@ static const char *kv_find(const char *buf, int len, const char *key,
 		end = i;
 		i++;
 		if ((size_t)(end - start) > klen &&
-		    !memcmp(buf + start, key, klen) && buf[start + klen] == '=') {
+		    !memcmp(buf + start, key, klen) &&
+		    buf[start + klen] == '=') {
 			*vlen = end - start - (int)klen - 1;
 			return buf + start + klen + 1;
 		}
@@ -79,10 +79,10 @@ static bool has_magic(const char *buf, int len, const char *magic)
 	       (buf[m + 2] == ' ' || (size_t)len == m + 2);
 }
 
-#define GET(kind, key, max, field)                                  \
-	do {                                                        \
-		if (kv_##kind(buf, len, key, max, field))           \
-			return -EPROTO;                             \
+#define GET(kind, key, max, field)                        \
+	do {                                              \
+		if (kv_##kind(buf, len, key, max, field)) \
+			return -EPROTO;                   \
 	} while (0)
 
 int zt_config_parse(const char *buf, int len, struct zk_config *cf)
@@ -232,8 +232,9 @@ int zt_cursor_parse(const char *buf, int len, struct zk_cursor *cur)
 int zt_cursor_format(char *buf, size_t size, const struct zk_cursor *cur)
 {
 	return snprintf(buf, size,
-			"pooter-cursor " TEXT_VERSION " notices=%d acked=%" PRIu64
-			" low=%" PRIu64 " delivered=%" PRIu64,
+			"pooter-cursor " TEXT_VERSION
+			" notices=%d acked=%" PRIu64 " low=%" PRIu64
+			" delivered=%" PRIu64,
 			cur->notices, cur->acked, cur->low, cur->delivered);
 }
 

@@ -56,14 +56,14 @@ struct zk_conn {
 	unsigned int session_ms, connect_ms;
 	char auth_scheme[32];
 	char auth[256];
-	pid_t pid;     /* whose it is: after fork, the parent's */
+	pid_t pid; /* whose it is: after fork, the parent's */
 	bool connected;
-	bool expired;  /* this session is over: reopen to go on */
-	uint64_t gen;  /* watch events seen: a change to look at */
-	uint64_t gen_state; /* of those, the state's */
-	uint64_t decided;   /* the last round this session decided */
-	bool state_quiet;   /* the state's do not move gen (an emitter's) */
-	int64_t clock_off_ns; /* ensemble ms * 1e6 - local CLOCK_MONOTONIC */
+	bool expired;	       /* this session is over: reopen to go on */
+	uint64_t gen;	       /* watch events seen: a change to look at */
+	uint64_t gen_state;    /* of those, the state's */
+	uint64_t decided;      /* the last round this session decided */
+	bool state_quiet;      /* the state's do not move gen (an emitter's) */
+	int64_t clock_off_ns;  /* ensemble ms * 1e6 - local CLOCK_MONOTONIC */
 	uint64_t clock_rtt_ns; /* of the sample clock_off_ns came from */
 	uint64_t clock_at_ns;  /* when it was taken */
 };
@@ -126,11 +126,11 @@ struct zk_state {
 	uint64_t round; /* the last round opened; 0: none */
 	bool open;
 	uint64_t opened, resolved, timedout, cancelled, ownerdead;
-	uint64_t emits;	   /* of rounds up to folded */
-	uint64_t folded;   /* the last round whose emits are in emits */
+	uint64_t emits;	     /* of rounds up to folded */
+	uint64_t folded;     /* the last round whose emits are in emits */
 	uint64_t deliveries; /* of consumers gone */
-	uint64_t gcp;	   /* payloads collected up to this round */
-	uint64_t gcr;	   /* round nodes collected up to this round */
+	uint64_t gcp;	     /* payloads collected up to this round */
+	uint64_t gcr;	     /* round nodes collected up to this round */
 	int version;
 };
 
@@ -186,8 +186,12 @@ struct zk_broker {
 /* A wait armed on an application's ring (async.c): a POLL_ADD on efd. */
 #define ZK_ARMED_MAX 9 /* 8 round waits and a space wait, as shm's */
 
-enum zk_armed_kind { ZK_ARMED_FREE, ZK_ARMED_ROUND, ZK_ARMED_SPACE,
-		     ZK_ARMED_CONSUME };
+enum zk_armed_kind {
+	ZK_ARMED_FREE,
+	ZK_ARMED_ROUND,
+	ZK_ARMED_SPACE,
+	ZK_ARMED_CONSUME
+};
 
 struct zk_armed {
 	int kind; /* enum zk_armed_kind */
@@ -248,6 +252,8 @@ void zp_round(const struct zk_broker *b, char *out, uint64_t k);
 /* broker.c */
 extern const struct backend_ops zk_backend;
 int zk_read_state(struct zk_conn *c, struct zk_broker *b, struct zk_state *st);
+int zk_round_from(const struct zk_broker *b, const struct zk_req *r, uint64_t k,
+		  struct zk_round *rd);
 int zk_read_round(struct zk_conn *c, struct zk_broker *b, uint64_t k,
 		  struct zk_round *r);
 void zk_round_free(struct zk_round *r);
